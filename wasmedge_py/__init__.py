@@ -1,0 +1,63 @@
+"""wasmedge_py: run WebAssembly plugins written in C/C++ through the WasmEdge engine.
+
+WasmEdge's own log output is switched off at import: every failure reaches you as an exception
+carrying the engine's message. ``set_engine_log_level("error"|"debug")`` turns it back on (it
+then goes to the process's stderr, which WasmEdge 0.14 offers no hook to redirect).
+"""
+
+from __future__ import annotations
+
+from ._ffi import ffi, lib
+from .config import Config
+from .errors import (
+    ArgumentError,
+    ClosedError,
+    CostLimitExceeded,
+    EngineError,
+    ExportNotFoundError,
+    InstantiationError,
+    Interrupted,
+    LoadError,
+    PluginABIError,
+    PluginClosedError,
+    PluginCodeError,
+    PluginError,
+    PluginLoadError,
+    TrapError,
+    ValidationError,
+    ValueRangeError,
+    WasmEdgeError,
+)
+from .function import Function
+from .instance import Instance
+from .memory import Memory
+from .module import Module
+from .plugin import Plugin, load_plugin
+from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
+
+_LOG_LEVELS = {"off": lib.WasmEdge_LogOff, "error": lib.WasmEdge_LogSetErrorLevel, "debug": lib.WasmEdge_LogSetDebugLevel}
+
+
+def version() -> str:
+    """The version of the loaded libwasmedge, e.g. ``"0.14.1"``."""
+    return ffi.string(lib.WasmEdge_VersionGet()).decode()
+
+
+def set_engine_log_level(level: str) -> None:
+    """Turn WasmEdge's own stderr logging ``"off"`` (the default), to ``"error"`` or ``"debug"``."""
+    try:
+        _LOG_LEVELS[level]()
+    except KeyError:
+        raise ValueError(f"log level must be one of {sorted(_LOG_LEVELS)}, got {level!r}") from None
+
+
+set_engine_log_level("off")
+
+__all__ = [
+    "ArgumentError", "ClosedError", "Config", "CostLimitExceeded", "EngineError", "ExportNotFoundError",
+    "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
+    "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",
+    "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "TableType", "TrapError",
+    "ValType", "ValidationError", "ValueRangeError", "WasmEdgeError", "load_plugin", "set_engine_log_level",
+    "version",
+]

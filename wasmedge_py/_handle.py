@@ -1,0 +1,103 @@
+"""The one ownership base for native handles: a pointer, the function that frees it, and the rules.
+
+- ``close()`` frees the pointer exactly once and is idempotent; a finalizer does the same as a
+  safety net for objects that were never closed.
+- Using a closed object raises ``ClosedError`` instead of touching freed memory.
+- An object another one depends on (a module its instances run from) is *retained* by the
+  dependant; closing it while retained only marks it closed, and the pointer is freed when the
+  last dependant releases it, so a handle is never freed under a live user.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Callable
+
+from ._ffi import ffi
+from .errors import ClosedError
+
+
+class _Owned:
+    """The pointer and its deleter, kept apart from the Python object so the finalizer can run
+    without resurrecting it."""
+
+    __slots__ = ("ptr", "delete", "closed", "retained", "lock")
+
+    def __init__(self, ptr: Any, delete: Callable[[Any], None]) -> None:
+        self.ptr = ptr
+        self.delete = delete
+        self.closed = False
+        self.retained = 0
+        self.lock = threading.Lock()
+
+    def free_if_unused(self) -> None:
+        with self.lock:
+            if not self.closed or self.retained or self.ptr is None:
+                return
+            ptr, self.ptr = self.ptr, None
+        self.delete(ptr)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        self.free_if_unused()
+
+
+class Handle:
+    """Base for every class that owns one native WasmEdge object."""
+
+    _kind = "object"
+
+    def __init__(self, ptr: Any, delete: Callable[[Any], None]) -> None:
+        if ptr == ffi.NULL:
+            raise MemoryError(f"WasmEdge could not create the {self._kind}")
+        self._owned = _Owned(ptr, delete)
+        self._finalizer = weakref.finalize(self, _Owned.close, self._owned)
+
+    @property
+    def _ptr(self) -> Any:
+        """The live pointer; raises ``ClosedError`` once the object is closed."""
+        owned = self._owned
+        if owned.closed:
+            raise ClosedError(f"{self._kind} is closed")
+        return owned.ptr
+
+    @property
+    def closed(self) -> bool:
+        return self._owned.closed
+
+    def close(self) -> None:
+        """Free the native object now (or as soon as no dependant needs it). Safe to call twice."""
+        self._finalizer.detach()
+        self._owned.close()
+
+    def _retain(self) -> Callable[[], None]:
+        """Keep the native object alive for a dependant; call the returned function to let go."""
+        owned = self._owned
+        with owned.lock:
+            if owned.closed:
+                raise ClosedError(f"{self._kind} is closed")
+            owned.retained += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            with owned.lock:
+                owned.retained -= 1
+            owned.free_if_unused()
+
+        return release
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} {state}>"

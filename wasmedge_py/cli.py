@@ -1,0 +1,119 @@
+"""``wasmedge-py``: run an exported function like ``wasmedge --reactor``, and inspect modules.
+
+Every failure is one line on stderr and a non-zero exit: never a Python traceback."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import struct
+import sys
+from typing import Sequence
+
+from . import version
+from .config import Config
+from .errors import ArgumentError, WasmEdgeError
+from .instance import Instance
+from .module import Module
+from .types import ValType
+
+
+def _f32(x: float) -> float:
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def _shortest_f32_text(x: float) -> str:
+    """The shortest decimal that reads back as the same f32, as a Python float's repr."""
+    for digits in range(1, 10):
+        text = f"{x:.{digits - 1}e}"
+        if _f32(float(text)) == x:
+            return repr(float(text))
+    return repr(x)
+
+
+def format_value(value: int | float, valtype: ValType) -> str:
+    """Print a result the way the ``wasmedge`` CLI does: integers as unsigned, floats in their
+    shortest round-trip form without a trailing ``.0``, NaN with its sign."""
+    if valtype is ValType.I32:
+        return str(value & 0xFFFFFFFF)
+    if valtype is ValType.I64:
+        return str(value & 0xFFFFFFFFFFFFFFFF)
+    if math.isnan(value):
+        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
+    if math.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    text = _shortest_f32_text(value) if valtype is ValType.F32 else repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def parse_argument(text: str, valtype: ValType, position: int) -> int | float:
+    try:
+        if valtype in (ValType.I32, ValType.I64):
+            return int(text, 10)
+        is_hex = text.lstrip("+-").lower().startswith("0x")
+        return float.fromhex(text) if is_hex else float(text)
+    except ValueError:
+        raise ArgumentError(f"argument {position} ({text!r}) is not a valid {valtype}") from None
+
+
+def run(path: str, function_name: str, arguments: Sequence[str], config: Config) -> list[str]:
+    """Call ``function_name`` in a fresh instance of ``path``; returns the printed result lines."""
+    with Module.from_file(path, config) as module, Instance(module) as instance:
+        function = instance.function(function_name)
+        params = function.signature.params
+        if len(arguments) != len(params):
+            raise ArgumentError(
+                f"{function_name}{function.signature} takes {len(params)} argument(s), got {len(arguments)}"
+            )
+        values = [parse_argument(text, t, i) for i, (text, t) in enumerate(zip(arguments, params))]
+        result = function(*values)
+        results = function.signature.results
+        flat = [] if result is None else [result] if len(results) == 1 else list(result)
+        return [format_value(v, t) for v, t in zip(flat, results)]
+
+
+def inspect(path: str, config: Config) -> list[str]:
+    with Module.from_file(path, config) as module:
+        lines = [f"module {path}", "imports:"]
+        lines += [f"  {item}" for item in module.imports] or ["  (none)"]
+        lines.append("exports:")
+        lines += [f"  {item}" for item in module.exports] or ["  (none)"]
+        return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="call an exported function and print its results")
+    run_cmd.add_argument("file")
+    run_cmd.add_argument("function")
+    run_cmd.add_argument("args", nargs=argparse.REMAINDER, help="arguments, parsed by the parameter types")
+    inspect_cmd = commands.add_parser("inspect", help="list a module's imports and exports with their types")
+    inspect_cmd.add_argument("file")
+    for sub in (run_cmd, inspect_cmd):
+        sub.add_argument("--max-memory-pages", type=int, default=None, help="cap on linear memory (64 KiB pages)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        with Config(max_memory_pages=options.max_memory_pages) as config:
+            if options.command == "run":
+                lines = run(options.file, options.function, options.args, config)
+            else:
+                lines = inspect(options.file, config)
+    except (WasmEdgeError, ValueError) as exc:
+        print(f"wasmedge-py: error: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

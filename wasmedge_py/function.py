@@ -1,0 +1,49 @@
+"""Function: an exported WebAssembly function with its signature, callable from Python."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._ffi import ffi, lib
+from .errors import ArgumentError, ClosedError, TrapError, check
+from .types import FuncType
+from .values import load, store
+
+if TYPE_CHECKING:
+    from .instance import Instance
+
+
+class Function:
+    """A view of one export of an Instance; it owns no handle, so it is valid while the instance is
+    open. Parameter and result arrays are allocated once and reused by every call."""
+
+    def __init__(self, instance: "Instance", name: str, native: Any, signature: FuncType) -> None:
+        self.instance = instance
+        self.name = name
+        self.signature = signature
+        self._native = native
+        self._params = ffi.new("WasmEdge_Value[]", max(len(signature.params), 1))
+        self._results = ffi.new("WasmEdge_Value[]", max(len(signature.results), 1))
+
+    def __call__(self, *args: int | float) -> Any:
+        """Call with Python ints/floats; returns None, one value, or a tuple for multi-value."""
+        params, results = self.signature.params, self.signature.results
+        if len(args) != len(params):
+            raise ArgumentError(f"{self.name}{self.signature} takes {len(params)} argument(s), got {len(args)}")
+        instance = self.instance
+        with instance.lock:
+            if instance.closed:
+                raise ClosedError(f"instance is closed; cannot call {self.name}")
+            for position, (valtype, value) in enumerate(zip(params, args)):
+                store(self._params[position], valtype, value, position)
+            result = lib.WasmEdge_ExecutorInvoke(
+                instance._executor, self._native, self._params, len(params), self._results, len(results)
+            )
+            check(result, f"{self.name}() failed", TrapError)
+            values = [load(self._results[i], valtype) for i, valtype in enumerate(results)]
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name}{self.signature}>"

@@ -1,0 +1,102 @@
+"""Instance: one isolated instantiation of a Module (its own store, executor and module instance)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ._ffi import ffi, lib
+from ._handle import Handle
+from .config import Config
+from .errors import ExportNotFoundError, InstantiationError, check
+from .function import Function
+from .memory import Memory
+from .module import Module
+from .types import ExportType, FuncType
+
+
+class Instance(Handle):
+    """An instantiated module. Nothing is shared with any other instance: memory, globals and
+    tables are its own. Calls on one instance are serialised; use one instance per thread for
+    parallelism (instances are cheap to create from a validated ``Module``)."""
+
+    _kind = "instance"
+
+    def __init__(self, module: Module, config: Config | None = None, *, cost_limit: int | None = None) -> None:
+        config = config or module.config
+        release_module = module._retain()
+        store = lib.WasmEdge_StoreCreate()
+        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or cost_limit) else ffi.NULL
+        executor = lib.WasmEdge_ExecutorCreate(config._ptr, statistics)
+        out = ffi.new("WasmEdge_ModuleInstanceContext **")
+        result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
+        module_instance = out[0]
+
+        def delete(_ptr: Any) -> None:
+            # Order matters: the module instance refers to the store and executor that made it.
+            if module_instance != ffi.NULL:
+                lib.WasmEdge_ModuleInstanceDelete(module_instance)
+            lib.WasmEdge_ExecutorDelete(executor)
+            lib.WasmEdge_StoreDelete(store)
+            if statistics != ffi.NULL:
+                lib.WasmEdge_StatisticsDelete(statistics)
+            release_module()
+
+        if result.Code != 0 or module_instance == ffi.NULL:
+            delete(None)
+            check(result, f"cannot instantiate {module.source}", InstantiationError)
+        if cost_limit is not None:
+            # ExecutorCreate resets the limit from the config, so it must be set afterwards.
+            lib.WasmEdge_StatisticsSetCostLimit(statistics, cost_limit)
+        super().__init__(module_instance, delete)
+        self.module = module
+        self.lock = threading.RLock()
+        self._executor = executor
+        self._statistics = statistics
+        self._functions: dict[str, Function] = {}
+
+    @property
+    def exports(self) -> tuple[ExportType, ...]:
+        return self.module.exports
+
+    def has_function(self, name: str) -> bool:
+        return any(e.name == name and e.kind == "function" for e in self.exports)
+
+    def function(self, name: str) -> Function:
+        """The exported function ``name``; raises ``ExportNotFoundError`` if there is none."""
+        function = self._functions.get(name)
+        if function is None:
+            encoded = name.encode()
+            native = lib.WasmEdge_ModuleInstanceFindFunction(self._ptr, lib.WasmEdge_StringWrap(encoded, len(encoded)))
+            if native == ffi.NULL:
+                raise ExportNotFoundError(f"{self.module.source} does not export a function named {name!r}")
+            functype = FuncType.from_native(lib.WasmEdge_FunctionInstanceGetFunctionType(native))
+            function = self._functions[name] = Function(self, name, native, functype)
+        return function
+
+    def memory(self, name: str = "memory") -> Memory:
+        encoded = name.encode()
+        native = lib.WasmEdge_ModuleInstanceFindMemory(self._ptr, lib.WasmEdge_StringWrap(encoded, len(encoded)))
+        if native == ffi.NULL:
+            raise ExportNotFoundError(f"{self.module.source} does not export a memory named {name!r}")
+        return Memory(self, name, native)
+
+    def call(self, name: str, *args: int | float) -> Any:
+        return self.function(name)(*args)
+
+    @property
+    def instruction_count(self) -> int:
+        """Instructions executed so far (needs ``Config(instruction_counting=True)``)."""
+        return lib.WasmEdge_StatisticsGetInstrCount(self._statistics) if self._statistics != ffi.NULL else 0
+
+    @property
+    def total_cost(self) -> int:
+        return lib.WasmEdge_StatisticsGetTotalCost(self._statistics) if self._statistics != ffi.NULL else 0
+
+    def close(self) -> None:
+        with self.lock:  # never free the native objects under a call running on another thread
+            super().close()
+        self._functions.clear()
+
+    def __repr__(self) -> str:
+        return f"<Instance of {self.module.source} {'closed' if self.closed else 'open'}>"
