@@ -1,0 +1,52 @@
+"""Shared fixtures: the repo's built plugins and WAT sources compiled with wabt's wat2wasm."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WAT_DIR = Path(__file__).resolve().parent / "wat"
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: run `make setup`", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_plugins() -> Path:
+    """The repo root after `make plugins` (cheap when the plugins are up to date)."""
+    subprocess.run(["make", "-s", "-C", str(REPO), "plugins"], check=True)
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def wat(tmp_path_factory):
+    """``wat("name")`` -> path of tests/wat/name.wat compiled to wasm; ``wat(source=...)`` for inline WAT."""
+    wat2wasm = _require_tool("wat2wasm")
+    out_dir = tmp_path_factory.mktemp("wasm")
+    cache: dict[str, Path] = {}
+
+    def compile_wat(name: str | None = None, *, source: str | None = None, check: bool = True) -> Path:
+        """``check=False`` keeps modules that wat2wasm would reject as invalid (to test validation)."""
+        key = f"{name or source}{check}"
+        assert key is not None
+        if key not in cache:
+            if source is not None:
+                src = out_dir / f"inline{len(cache)}.wat"
+                src.write_text(source)
+            else:
+                src = WAT_DIR / f"{name}.wat"
+            target = out_dir / f"{src.stem}.wasm"
+            flags = [] if check else ["--no-check"]
+            subprocess.run([wat2wasm, *flags, str(src), "-o", str(target)], check=True)
+            cache[key] = target
+        return cache[key]
+
+    return compile_wat

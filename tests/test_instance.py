@@ -1,0 +1,119 @@
+"""Instance: isolation, export lookup, instantiation errors, and handle ownership."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+import wasmedge_py as w
+
+
+@pytest.fixture
+def module(wat):
+    with w.Module.from_file(wat("unit_pure")) as module:
+        yield module
+
+
+def test_two_instances_share_nothing(module):
+    with w.Instance(module) as a, w.Instance(module) as b:
+        a.call("store", 64, 1234)
+        assert a.call("bump") == 1 and a.call("bump") == 2
+        assert b.call("load", 64) == 0
+        assert b.call("bump") == 1
+        assert a.memory().read(64, 4) == (1234).to_bytes(4, "little")
+        assert b.memory().read(64, 4) == bytes(4)
+
+
+def test_unknown_import_fails_at_instantiation_naming_it(wat):
+    with w.Module.from_file(wat("unit_basics")) as module:
+        with pytest.raises(w.InstantiationError, match="unknown import") as info:
+            w.Instance(module)
+    assert info.value.engine_message == "unknown import"
+
+
+def test_missing_export_is_a_clear_error(module):
+    with w.Instance(module) as instance:
+        with pytest.raises(w.ExportNotFoundError, match="does not export a function named 'nope'"):
+            instance.function("nope")
+        with pytest.raises(KeyError):  # also catchable as a lookup failure
+            instance.function("nope")
+        with pytest.raises(w.ExportNotFoundError):
+            instance.memory("nope")
+
+
+def test_trap_raises_trap_error_with_engine_message(module):
+    with w.Instance(module) as instance:
+        with pytest.raises(w.TrapError, match="unreachable"):
+            instance.call("boom")
+        with pytest.raises(w.TrapError, match="integer divide by zero") as info:
+            instance.call("div", 1, 0)
+        assert info.value.engine_message == "integer divide by zero"
+        assert instance.call("div", 7, 2) == 3  # the instance survives a trap
+
+
+def test_memory_access_is_bounds_checked(module):
+    with w.Instance(module) as instance:
+        memory = instance.memory()
+        assert memory.pages == 1
+        with pytest.raises(w.TrapError, match="out of bounds memory access"):
+            instance.call("load", 65536)
+        with pytest.raises(w.TrapError):
+            memory.read(65530, 100)
+        assert instance.call("grow", 1) == 1 and memory.pages == 2
+        assert instance.call("grow", 10) == -1  # the module's own maximum is 4 pages
+
+
+def test_config_caps_memory_pages(wat):
+    with w.Config(max_memory_pages=2) as config, w.Module.from_file(wat("unit_pure"), config) as module:
+        with w.Instance(module) as instance:
+            assert instance.call("grow", 1) == 1
+            assert instance.call("grow", 1) == -1
+
+
+def test_use_after_close_raises_and_close_is_idempotent(module):
+    instance = w.Instance(module)
+    add = instance.function("add_i32")
+    instance.close()
+    instance.close()
+    with pytest.raises(w.ClosedError, match="instance is closed"):
+        add(1, 2)
+    with pytest.raises(w.ClosedError):
+        instance.function("add_i32")
+
+
+def test_module_closed_under_a_live_instance_stays_usable(wat):
+    module = w.Module.from_file(wat("unit_pure"))
+    instance = w.Instance(module)
+    module.close()  # deferred: the instance still runs code from it
+    assert module.closed
+    assert instance.call("add_i32", 2, 3) == 5
+    assert module._owned.ptr is not None
+    instance.close()  # the last dependant lets go: now the module is freed
+    assert module._owned.ptr is None
+
+
+def test_finalizer_frees_what_was_never_closed(wat):
+    module = w.Module.from_file(wat("unit_pure"))
+    owned = module._owned
+    instance = w.Instance(module)
+    instance_owned = instance._owned
+    del instance, module
+    gc.collect()
+    assert instance_owned.ptr is None and owned.ptr is None
+
+
+def test_instruction_counting_and_cost(wat):
+    config = w.Config(instruction_counting=True, cost_measuring=True)
+    with w.Module.from_file(wat("unit_pure"), config) as module, w.Instance(module) as instance:
+        instance.call("add_i32", 1, 2)
+        assert instance.instruction_count > 0
+        assert instance.total_cost > 0
+
+
+def test_cost_limit_stops_a_call(wat):
+    loop = wat(source="""(module (func (export "spin") (loop $l (br $l))))""")
+    config = w.Config(cost_measuring=True)
+    with w.Module.from_file(loop, config) as module, w.Instance(module, cost_limit=10_000) as instance:
+        with pytest.raises(w.CostLimitExceeded, match="cost limit exceeded"):
+            instance.call("spin")
