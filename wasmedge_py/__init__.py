@@ -1,8 +1,8 @@
 """wasmedge_py: run WebAssembly plugins written in C/C++ through the WasmEdge engine.
 
 WasmEdge's own log output is switched off at import: every failure reaches you as an exception
-carrying the engine's message. ``set_engine_log_level("error"|"debug")`` turns it back on (it
-then goes to the process's stderr, which WasmEdge 0.14 offers no hook to redirect).
+carrying the engine's message. ``set_engine_log_level("error"|"debug")`` turns it back on for
+debugging; WasmEdge 0.14 then writes it to the process's *stdout* and offers no hook to redirect it.
 """
 
 from __future__ import annotations

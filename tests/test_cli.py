@@ -1,0 +1,83 @@
+"""``wasmedge-py`` CLI: clean one-line errors, never a traceback, and no engine log noise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "wasmedge_py.cli"]
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+def test_run_prints_results(built_plugins):
+    done = cli("run", built_plugins / "cpp" / "plugin.wasm", "process", "21")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "43\n", "")
+
+
+def test_inspect_lists_exports_with_signatures(built_plugins):
+    done = cli("inspect", built_plugins / "cpp" / "plugin_abi.wasm")
+    assert done.returncode == 0
+    assert "  function process: (i32) -> (i32)" in done.stdout.splitlines()
+    assert "  function get_abi_version: () -> (i32)" in done.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda tmp, wat: ("run", tmp / "absent.wasm", "f"), "no such file"),
+        (lambda tmp, wat: ("run", _write(tmp / "junk.wasm", b"junk"), "f"), "magic header not detected"),
+        (lambda tmp, wat: ("run", _write(tmp / "empty.wasm", b""), "f"), "unexpected end"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "missing"), "does not export a function named 'missing'"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "boom"), "unreachable"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "div", "1", "0"), "integer divide by zero"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "add_i32", "1"), "takes 2 argument(s), got 1"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "add_i32", "x", "1"), "is not a valid i32"),
+        (lambda tmp, wat: ("run", wat("unit_pure"), "add_i32", "4294967296", "1"), "out of range for i32"),
+        (lambda tmp, wat: ("run", wat("unit_basics"), "add_i32", "1", "2"), "unknown import"),
+        (lambda tmp, wat: ("inspect", _write(tmp / "junk2.wasm", b"\0asm\1\0\0\0\1")), "unexpected end"),
+    ],
+)
+def test_failures_are_one_line_without_traceback(tmp_path, wat, make_args, message):
+    done = cli(*make_args(tmp_path, wat))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wasmedge-py: error: ")
+    assert message in lines[0]
+
+
+def test_engine_logging_is_off_by_default(wat):
+    """A trap would make WasmEdge print its own '[error] ...' lines (on stdout); the binding keeps
+    both streams clean."""
+    script = (
+        "import wasmedge_py as w\n"
+        f"m = w.Module.from_file({str(wat('unit_pure'))!r})\n"
+        "i = w.Instance(m)\n"
+        "try:\n    i.call('boom')\nexcept w.TrapError as e:\n    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "boom() failed: unreachable"
+    assert done.stderr == ""
+
+
+def test_engine_logging_can_be_turned_back_on(wat):
+    script = (
+        "import wasmedge_py as w\n"
+        "w.set_engine_log_level('error')\n"
+        f"i = w.Instance(w.Module.from_file({str(wat('unit_pure'))!r}))\n"
+        "try:\n    i.call('boom')\nexcept w.TrapError:\n    pass\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "[error] execution failed: unreachable" in done.stdout  # spdlog writes to stdout
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
