@@ -66,28 +66,22 @@ class Module(Handle):
 
     @cached_property
     def exports(self) -> tuple[ExportType, ...]:
-        ast = self._ptr
-        count = lib.WasmEdge_ASTModuleListExportsLength(ast)
-        items = ffi.new("WasmEdge_ExportTypeContext *[]", max(count, 1))
-        lib.WasmEdge_ASTModuleListExports(ast, items, count)
-        return tuple(self._describe_export(ast, items[i]) for i in range(count))
+        return tuple(ExportType(*_describe("Export", self._ptr, item)) for item in self._listed("Export"))
 
     @cached_property
     def imports(self) -> tuple[ImportType, ...]:
+        return tuple(
+            ImportType(string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)), *_describe("Import", self._ptr, item))
+            for item in self._listed("Import")
+        )
+
+    def _listed(self, side: str) -> list[Any]:
+        """The module's import or export type contexts (``side`` is "Import" or "Export")."""
         ast = self._ptr
-        count = lib.WasmEdge_ASTModuleListImportsLength(ast)
-        items = ffi.new("WasmEdge_ImportTypeContext *[]", max(count, 1))
-        lib.WasmEdge_ASTModuleListImports(ast, items, count)
-        return tuple(self._describe_import(ast, items[i]) for i in range(count))
-
-    @staticmethod
-    def _describe_export(ast: Any, item: Any) -> ExportType:
-        return ExportType(*_describe("Export", ast, item))
-
-    @staticmethod
-    def _describe_import(ast: Any, item: Any) -> ImportType:
-        module = string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item))
-        return ImportType(module, *_describe("Import", ast, item))
+        count = getattr(lib, f"WasmEdge_ASTModuleList{side}sLength")(ast)
+        items = ffi.new(f"WasmEdge_{side}TypeContext *[]", max(count, 1))
+        getattr(lib, f"WasmEdge_ASTModuleList{side}s")(ast, items, count)
+        return [items[i] for i in range(count)]
 
     def __repr__(self) -> str:
         return f"<Module {self.source} {'closed' if self.closed else 'open'}>"
