@@ -25,8 +25,11 @@ class Function:
         self._params = ffi.new("WasmEdge_Value[]", max(len(signature.params), 1))
         self._results = ffi.new("WasmEdge_Value[]", max(len(signature.results), 1))
 
-    def __call__(self, *args: int | float) -> Any:
-        """Call with Python ints/floats; returns None, one value, or a tuple for multi-value."""
+    def __call__(self, *args: int | float, timeout: float | None = None) -> Any:
+        """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
+
+        With ``timeout`` (seconds) the engine itself stops a call that runs longer, raising
+        ``Interrupted``; the instance stays usable afterwards."""
         params, results = self.signature.params, self.signature.results
         if len(args) != len(params):
             raise ArgumentError(f"{self.name}{self.signature} takes {len(params)} argument(s), got {len(args)}")
@@ -36,14 +39,34 @@ class Function:
                 raise ClosedError(f"instance is closed; cannot call {self.name}")
             for position, (valtype, value) in enumerate(zip(params, args)):
                 store(self._params[position], valtype, value, position)
-            result = lib.WasmEdge_ExecutorInvoke(
-                instance._executor, self._native, self._params, len(params), self._results, len(results)
-            )
+            if timeout is None:
+                result = lib.WasmEdge_ExecutorInvoke(
+                    instance._executor, self._native, self._params, len(params), self._results, len(results)
+                )
+            else:
+                result = self._invoke_with_deadline(timeout)
             check(result, f"{self.name}() failed", TrapError)
             values = [load(self._results[i], valtype) for i, valtype in enumerate(results)]
         if not values:
             return None
         return values[0] if len(values) == 1 else tuple(values)
+
+    def _invoke_with_deadline(self, timeout: float) -> Any:
+        """Run the call on WasmEdge's async executor and cancel it at the deadline; the engine
+        checks for cancellation in loops and calls, so even a runaway loop stops promptly."""
+        milliseconds = max(1, int(timeout * 1000))
+        pending = lib.WasmEdge_ExecutorAsyncInvoke(
+            self.instance._executor, self._native, self._params, len(self.signature.params)
+        )
+        if pending == ffi.NULL:
+            raise MemoryError("WasmEdge could not start an asynchronous call")
+        try:
+            if not lib.WasmEdge_AsyncWaitFor(pending, milliseconds):
+                lib.WasmEdge_AsyncCancel(pending)
+                lib.WasmEdge_AsyncWait(pending)
+            return lib.WasmEdge_AsyncGet(pending, self._results, len(self.signature.results))
+        finally:
+            lib.WasmEdge_AsyncDelete(pending)
 
     def __repr__(self) -> str:
         return f"<Function {self.name}{self.signature}>"
