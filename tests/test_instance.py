@@ -117,3 +117,21 @@ def test_cost_limit_stops_a_call(wat):
     with w.Module.from_file(loop, config) as module, w.Instance(module, cost_limit=10_000) as instance:
         with pytest.raises(w.CostLimitExceeded, match="cost limit exceeded"):
             instance.call("spin")
+
+
+def test_reactor_initializer_runs_once_like_the_cli(wat):
+    path = wat(source="""(module (global $ready (mut i32) (i32.const 0))
+        (func (export "_initialize") global.get $ready i32.const 1 i32.add global.set $ready)
+        (func (export "ready") (result i32) global.get $ready))""")
+    with w.Module.from_file(path) as module:
+        with w.Instance(module) as instance:
+            assert instance.call("ready") == 1
+        with w.Instance(module, run_initializer=False) as instance:
+            assert instance.call("ready") == 0
+
+
+def test_trapping_initializer_fails_instantiation(wat):
+    path = wat(source='(module (func (export "_initialize") unreachable))')
+    with w.Module.from_file(path) as module:
+        with pytest.raises(w.TrapError, match="unreachable"):
+            w.Instance(module)

@@ -15,6 +15,9 @@ from .module import Module
 from .types import ExportType, FuncType
 
 
+REACTOR_INITIALIZER = "_initialize"
+
+
 class Instance(Handle):
     """An instantiated module. Nothing is shared with any other instance: memory, globals and
     tables are its own. Calls on one instance are serialised; use one instance per thread for
@@ -22,7 +25,14 @@ class Instance(Handle):
 
     _kind = "instance"
 
-    def __init__(self, module: Module, config: Config | None = None, *, cost_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        module: Module,
+        config: Config | None = None,
+        *,
+        cost_limit: int | None = None,
+        run_initializer: bool = True,
+    ) -> None:
         config = config or module.config
         release_module = module._retain()
         store = lib.WasmEdge_StoreCreate()
@@ -54,6 +64,13 @@ class Instance(Handle):
         self._executor = executor
         self._statistics = statistics
         self._functions: dict[str, Function] = {}
+        if run_initializer and any(e.name == REACTOR_INITIALIZER and e.type == FuncType((), ()) for e in module.exports):
+            # WASI reactor convention (as `wasmedge --reactor` does): run static constructors once.
+            try:
+                self.call(REACTOR_INITIALIZER)
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def exports(self) -> tuple[ExportType, ...]:
