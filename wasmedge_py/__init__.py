@@ -23,6 +23,7 @@ from .errors import (
     PluginCodeError,
     PluginError,
     PluginLoadError,
+    StackExhausted,
     TrapError,
     ValidationError,
     ValueRangeError,
@@ -57,7 +58,7 @@ __all__ = [
     "ArgumentError", "ClosedError", "Config", "CostLimitExceeded", "EngineError", "ExportNotFoundError",
     "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
     "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",
-    "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "TableType", "TrapError",
+    "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "StackExhausted", "TableType", "TrapError",
     "ValType", "ValidationError", "ValueRangeError", "WasmEdgeError", "load_plugin", "set_engine_log_level",
     "version",
 ]

@@ -43,6 +43,10 @@ class Interrupted(TrapError):
     """The call was cancelled from outside (timeout)."""
 
 
+class StackExhausted(TrapError):
+    """The call stack outgrew its limit (runaway or too deep recursion)."""
+
+
 class ClosedError(WasmEdgeError):
     """An object was used after ``close()``."""
 
@@ -98,7 +102,7 @@ _PHASE_ERRORS: dict[int, type[EngineError]] = {
 }
 
 
-def engine_error(result, context: str, default: type[EngineError] = EngineError) -> EngineError:
+def engine_error(result, context: str, default: type[EngineError] = TrapError) -> EngineError:
     """Build the exception for a failed ``WasmEdge_Result``; ``context`` says what we were doing."""
     code = lib.WasmEdge_ResultGetCode(result)
     message = ffi.string(lib.WasmEdge_ResultGetMessage(result)).decode("utf-8", "replace")

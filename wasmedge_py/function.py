@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._ffi import ffi, lib
-from .errors import ArgumentError, ClosedError, TrapError, check
+from .errors import ArgumentError, ClosedError
 from .types import FuncType
 from .values import load, store
 
@@ -39,17 +39,22 @@ class Function:
                 raise ClosedError(f"instance is closed; cannot call {self.name}")
             for position, (valtype, value) in enumerate(zip(params, args)):
                 store(self._params[position], valtype, value, position)
-            if timeout is None:
-                result = lib.WasmEdge_ExecutorInvoke(
-                    instance._executor, self._native, self._params, len(params), self._results, len(results)
-                )
-            else:
-                result = self._invoke_with_deadline(timeout)
-            check(result, f"{self.name}() failed", TrapError)
+            result = self._invoke(timeout)
+            if result.Code != 0:
+                instance._raise_call_error(result, self.name)
             values = [load(self._results[i], valtype) for i, valtype in enumerate(results)]
         if not values:
             return None
         return values[0] if len(values) == 1 else tuple(values)
+
+    def _invoke(self, timeout: float | None = None) -> Any:
+        """Run the call on the arguments already stored; returns the raw ``WasmEdge_Result``."""
+        if timeout is not None:
+            return self._invoke_with_deadline(timeout)
+        return lib.WasmEdge_ExecutorInvoke(
+            self.instance._executor, self._native, self._params, len(self.signature.params),
+            self._results, len(self.signature.results),
+        )
 
     def _invoke_with_deadline(self, timeout: float) -> Any:
         """Run the call on WasmEdge's async executor and cancel it at the deadline; the engine

@@ -8,7 +8,8 @@ from typing import Any
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
-from .errors import ExportNotFoundError, InstantiationError, check
+from .errors import ExportNotFoundError, InstantiationError, StackExhausted, check, engine_error
+from .stack_guard import RESET_EXPORT, SLOT_BYTES
 from .function import Function
 from .memory import Memory
 from .module import Module
@@ -64,6 +65,7 @@ class Instance(Handle):
         self._executor = executor
         self._statistics = statistics
         self._functions: dict[str, Function] = {}
+        self._stack_reset = self.function(RESET_EXPORT) if module.stack_slots else None
         if run_initializer and any(e.name == REACTOR_INITIALIZER and e.type == FuncType((), ()) for e in module.exports):
             # WASI reactor convention (as `wasmedge --reactor` does): run static constructors once.
             try:
@@ -90,6 +92,21 @@ class Instance(Handle):
             functype = FuncType.from_native(lib.WasmEdge_FunctionInstanceGetFunctionType(native))
             function = self._functions[name] = Function(self, name, native, functype)
         return function
+
+    def _raise_call_error(self, result: Any, name: str) -> None:
+        """Turn a failed call's result into the right exception (called with the lock held)."""
+        error = engine_error(result, f"{name}() failed")
+        reset = self._stack_reset
+        if reset is not None and reset._invoke().Code == 0:  # also re-arms the guard
+            used = reset._results[0].Value.I32
+            if used > self.module.stack_slots:
+                limit = self.module.stack_slots * SLOT_BYTES
+                raise StackExhausted(
+                    f"{name}() failed: call stack exhausted (limit {limit} bytes)",
+                    code=error.code,
+                    engine_message="call stack exhausted",
+                ) from None
+        raise error
 
     def memory(self, name: str = "memory") -> Memory:
         encoded = name.encode()

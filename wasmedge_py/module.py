@@ -10,6 +10,7 @@ from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import LoadError, ValidationError, check
+from .stack_guard import INTERNAL_PREFIX, UnsupportedModule, guard_stack, slots_for_bytes
 from .types import EXTERNAL_KINDS, ExportType, ImportType, extern_type, string_from_native
 
 
@@ -18,27 +19,58 @@ class Module(Handle):
 
     _kind = "module"
 
-    def __init__(self, ast_module: Any, config: Config, source: str) -> None:
+    def __init__(self, ast_module: Any, config: Config, source: str, stack_slots: int | None = None) -> None:
         super().__init__(ast_module, lib.WasmEdge_ASTModuleDelete)
         self.config = config
         self.source = source
+        # Set when the module was rewritten to bound its call stack (see stack_guard).
+        self.stack_slots = stack_slots
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], config: Config | None = None, *, validate: bool = True) -> "Module":
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        config: Config | None = None,
+        *,
+        validate: bool = True,
+        max_stack_bytes: int | None = None,
+    ) -> "Module":
+        """Load (and by default validate) a module file. ``max_stack_bytes`` bounds the memory
+        its call stack may use: deeper recursion raises ``StackExhausted``."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise LoadError(f"cannot read {path}: no such file", engine_message="no such file")
+        if max_stack_bytes is not None:
+            with open(path, "rb") as file:
+                return cls.from_bytes(file.read(), config, validate=validate, max_stack_bytes=max_stack_bytes, source=path)
         return cls._parse(config, path, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), validate)
 
     @classmethod
-    def from_bytes(cls, data: bytes, config: Config | None = None, *, validate: bool = True) -> "Module":
+    def from_bytes(
+        cls,
+        data: bytes,
+        config: Config | None = None,
+        *,
+        validate: bool = True,
+        max_stack_bytes: int | None = None,
+        source: str = "<bytes>",
+    ) -> "Module":
         data = bytes(data)
         if len(data) >= 2**32:
             raise LoadError("module is larger than 4 GiB")
-        return cls._parse(config, "<bytes>", lambda loader, out: lib.WasmEdge_LoaderParseFromBuffer(loader, out, data, len(data)), validate)
+        slots = None
+        if max_stack_bytes is not None:
+            # Let the engine reject malformed bytes with its own message before we rewrite them.
+            cls._parse(config, source, _buffer_parser(data), validate=False).close()
+            slots = slots_for_bytes(max_stack_bytes)
+            try:
+                data = guard_stack(data, slots)
+            except UnsupportedModule as exc:
+                raise LoadError(f"cannot bound the call stack of {source}: {exc}", engine_message=str(exc)) from None
+        return cls._parse(config, source, _buffer_parser(data), validate, slots)
 
     @classmethod
-    def _parse(cls, config: Config | None, source: str, parse, validate: bool) -> "Module":
+    def _parse(cls, config: Config | None, source: str, parse, validate: bool, stack_slots: int | None = None) -> "Module":
         config = config or Config()
         loader = lib.WasmEdge_LoaderCreate(config._ptr)
         out = ffi.new("WasmEdge_ASTModuleContext **")
@@ -47,7 +79,7 @@ class Module(Handle):
         finally:
             lib.WasmEdge_LoaderDelete(loader)
         check(result, f"cannot load {source}", LoadError)
-        module = cls(out[0], config, source)
+        module = cls(out[0], config, source, stack_slots)
         if validate:
             try:
                 module.validate()
@@ -66,7 +98,8 @@ class Module(Handle):
 
     @cached_property
     def exports(self) -> tuple[ExportType, ...]:
-        return tuple(ExportType(*_describe("Export", self._ptr, item)) for item in self._listed("Export"))
+        described = (ExportType(*_describe("Export", self._ptr, item)) for item in self._listed("Export"))
+        return tuple(e for e in described if not e.name.startswith(INTERNAL_PREFIX))
 
     @cached_property
     def imports(self) -> tuple[ImportType, ...]:
@@ -97,3 +130,7 @@ def _describe(side: str, ast: Any, item: Any) -> tuple[str, str, Any]:
     getter = _TYPE_GETTERS.get(kind)
     native_type = getattr(lib, f"WasmEdge_{side}TypeGet{getter}Type")(ast, item) if getter else None
     return name, kind, extern_type(kind, native_type)
+
+
+def _buffer_parser(data: bytes):
+    return lambda loader, out: lib.WasmEdge_LoaderParseFromBuffer(loader, out, data, len(data))

@@ -1,0 +1,474 @@
+"""Bound a module's call stack by rewriting its binary, because WasmEdge 0.14 has no limit of its own.
+
+The interpreter keeps wasm frames on the heap, so unbounded recursion grows the process by
+hundreds of MB per second until ``std::bad_alloc`` aborts it. We add a mutable i32 global that
+counts the stack *slots* (params + locals + operand-stack bound + frame overhead) of every active
+call, and wrap each ``call``/``call_indirect`` site::
+
+    global.get $used; i32.const COST; i32.add; global.tee $used
+    i32.const LIMIT; i32.gt_u; if; unreachable; end
+    call ...
+    global.get $used; i32.const COST; i32.sub; global.set $used
+
+A trap (or cancellation) leaves the counter raised, so the module also gets an exported function
+``__wasmedge_py_stack_reset() -> i32`` that returns the counter and zeroes it; the host calls it
+after a failed call to tell "call stack exhausted" from other traps.
+
+Only the sections we touch are decoded; everything else is copied byte for byte. A module using
+an instruction we cannot decode is refused rather than run unguarded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INTERNAL_PREFIX = "__wasmedge_py_"  # exports the host adds; hidden from Module.exports
+RESET_EXPORT = INTERNAL_PREFIX + "stack_reset"
+SLOT_BYTES = 16  # one WasmEdge value
+FRAME_OVERHEAD_SLOTS = 8  # the frame record itself, roughly, in value-sized units
+LARGE_FRAME_SLOTS = 256  # calls into bigger frames are always counted
+
+_TYPE, _IMPORT, _FUNCTION, _GLOBAL, _EXPORT, _START, _CODE = 1, 2, 3, 6, 7, 8, 10
+# Canonical section order (data count 12 sits between element 9 and code 10).
+_ORDER = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+
+class UnsupportedModule(ValueError):
+    """The module uses an encoding the guard cannot rewrite."""
+
+
+@dataclass
+class _Reader:
+    data: bytes
+    pos: int = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise UnsupportedModule("unexpected end of module")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def u32(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result
+            if shift > 63:
+                raise UnsupportedModule("LEB128 too long")
+
+    def signed(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result - (1 << shift) if b & 0x40 else result
+            if shift > 70:
+                raise UnsupportedModule("LEB128 too long")
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise UnsupportedModule("unexpected end of module")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def name(self) -> bytes:
+        return self.take(self.u32())
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
+        out.append(b if done else b | 0x80)
+        if done:
+            return bytes(out)
+
+
+def _vec(items: list[bytes]) -> bytes:
+    return _uleb(len(items)) + b"".join(items)
+
+
+# -- instruction immediates ------------------------------------------------------------------
+
+_NO_IMMEDIATE = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0x19, 0xD1, 0xD3}
+_ONE_INDEX = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0xD2, 0xD4, 0xD6, 0x07, 0x08, 0x09, 0x18}
+_MEMARG = set(range(0x28, 0x3F))
+_SIMD_MEMARG = set(range(0, 12)) | {92, 93}
+_SIMD_LANE = set(range(21, 35))
+_SIMD_MEMARG_LANE = set(range(84, 92))
+
+
+def _skip_blocktype(r: _Reader) -> None:
+    first = r.data[r.pos] if r.pos < len(r.data) else 0
+    if 0x40 <= first < 0x80:  # empty (0x40) or a one-byte value type
+        r.byte()
+        if first in (0x63, 0x64):  # (ref null? heaptype)
+            r.signed()
+    else:
+        r.signed()  # a type index, as s33
+
+
+def _skip_memarg(r: _Reader) -> None:
+    align = r.u32()
+    if align & 0x40:  # multi-memory: explicit memory index
+        r.u32()
+    r.u32()
+
+
+def _skip_prefixed(prefix: int, r: _Reader) -> None:
+    sub = r.u32()
+    if prefix == 0xFC:
+        if sub <= 7:
+            return
+        if sub in (8,):
+            r.u32(), r.byte()
+        elif sub in (9, 13, 15, 16, 17):
+            r.u32()
+        elif sub == 10:
+            r.byte(), r.byte()
+        elif sub == 11:
+            r.byte()
+        elif sub in (12, 14):
+            r.u32(), r.u32()
+        else:
+            raise UnsupportedModule(f"unknown instruction 0xFC {sub}")
+    elif prefix == 0xFD:
+        if sub in _SIMD_MEMARG:
+            _skip_memarg(r)
+        elif sub in (12, 13):
+            r.take(16)
+        elif sub in _SIMD_LANE:
+            r.byte()
+        elif sub in _SIMD_MEMARG_LANE:
+            _skip_memarg(r)
+            r.byte()
+        elif sub > 0x113:
+            raise UnsupportedModule(f"unknown instruction 0xFD {sub}")
+    elif prefix == 0xFE:
+        if sub == 0x03:
+            r.byte()
+        else:
+            _skip_memarg(r)
+    else:
+        raise UnsupportedModule(f"unsupported instruction prefix 0x{prefix:02X}")
+
+
+def _skip_immediates(op: int, r: _Reader) -> None:
+    if op in _NO_IMMEDIATE:
+        return
+    if op in _ONE_INDEX:
+        r.u32()
+    elif op in (0x02, 0x03, 0x04, 0x06):
+        _skip_blocktype(r)
+    elif op == 0x0E:
+        for _ in range(r.u32() + 1):
+            r.u32()
+    elif op in (0x11, 0x13):
+        r.u32(), r.u32()
+    elif op == 0x1C:
+        for _ in range(r.u32()):
+            r.byte()
+    elif op in _MEMARG:
+        _skip_memarg(r)
+    elif op in (0x3F, 0x40):
+        r.u32()
+    elif op in (0x41, 0x42):
+        r.signed()
+    elif op == 0x43:
+        r.take(4)
+    elif op == 0x44:
+        r.take(8)
+    elif op == 0xD0:
+        r.signed()
+    elif op in (0xFC, 0xFD, 0xFE):
+        _skip_prefixed(op, r)
+    else:
+        raise UnsupportedModule(f"unknown instruction 0x{op:02X}")
+
+
+# -- the rewrite -----------------------------------------------------------------------------
+
+
+def _guarded_call(call: bytes, cost: int, counter: int, limit: int) -> bytes:
+    g = _uleb(counter)
+    c = _sleb(cost)
+    return (
+        b"\x23" + g + b"\x41" + c + b"\x6A" + b"\x24" + g + b"\x23" + g
+        + b"\x41" + _sleb(limit) + b"\x4B" + b"\x04\x40\x00\x0B"
+        + call
+        + b"\x23" + g + b"\x41" + c + b"\x6B" + b"\x24" + g
+    )
+
+
+def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
+    """Where the instructions start, and each call site as (start, end, callee or None if indirect)."""
+    r = _Reader(body)
+    for _ in range(r.u32()):  # local declarations
+        r.u32()
+        if r.byte() in (0x63, 0x64):
+            r.signed()
+    code_start = r.pos
+    sites = []
+    while r.pos < len(body):
+        at = r.pos
+        op = r.byte()
+        _skip_immediates(op, r)
+        if op == 0x10:
+            sites.append((at, r.pos, _Reader(body, at + 1).u32()))
+        elif op == 0x11:
+            sites.append((at, r.pos, None))
+    return code_start, sites
+
+
+def _rewrite_body(body: bytes, sites: list[tuple[int, int, int]], counter: int, limit: int) -> bytes:
+    """Wrap the chosen call sites, given as (start, end, cost)."""
+    out = bytearray()
+    copied = 0
+    for start, end, cost in sites:
+        out += body[copied:start] + _guarded_call(body[start:end], cost, counter, limit)
+        copied = end
+    out += body[copied:]
+    return bytes(out)
+
+
+def _strongly_connected(graph: list[list[int]]) -> list[int]:
+    """Tarjan's algorithm, iterative (call graphs can be deep): component id per node."""
+    index, low, comp = [-1] * len(graph), [0] * len(graph), [-1] * len(graph)
+    stack, on_stack, counter, components = [], [False] * len(graph), 0, 0
+    for root in range(len(graph)):
+        if index[root] != -1:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, edge = work.pop()
+            if edge == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            if edge < len(graph[node]):
+                work.append((node, edge + 1))
+                succ = graph[node][edge]
+                if index[succ] == -1:
+                    work.append((succ, 0))
+                elif on_stack[succ]:
+                    low[node] = min(low[node], index[succ])
+                continue
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    comp[member] = components
+                    if member == node:
+                        break
+                components += 1
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return comp
+
+
+def _choose_guarded(costs: list[int], callees: list[list[int | None]], limit: int) -> list[list[bool]]:
+    """Guard every call that can close a cycle (indirect calls, calls within a strongly connected
+    component) or enters a large frame; then check that the unguarded call chains alone cannot
+    exceed the limit, and guard everything if they could."""
+    n_imported = len(costs) - len(callees)
+    graph = [[] for _ in costs]
+    for f, sites in enumerate(callees):
+        graph[n_imported + f] = [c for c in sites if c is not None]
+    comp = _strongly_connected(graph)
+    guarded = [
+        [c is None or comp[c] == comp[n_imported + f] or costs[c] > LARGE_FRAME_SLOTS for c in sites]
+        for f, sites in enumerate(callees)
+    ]
+    # Longest chain of unguarded frames (a DAG): memoised over reverse topological order.
+    chain = list(costs)
+    order = sorted(range(len(costs)), key=lambda node: comp[node])  # Tarjan numbers sinks first
+    for node in order:
+        f = node - n_imported
+        if f < 0:
+            continue
+        longest = max((chain[c] for c, g in zip(callees[f], guarded[f]) if not g), default=0)
+        chain[node] = costs[node] + longest
+    if max(chain, default=0) > limit // 2:
+        guarded = [[True] * len(sites) for sites in callees]
+    return guarded
+
+
+def _frame_cost(types: list[tuple[int, int]], type_index: int, body: bytes | None) -> int:
+    params = types[type_index][0] if type_index < len(types) else 0
+    if body is None:  # imported: a host frame
+        return params + FRAME_OVERHEAD_SLOTS
+    r = _Reader(body)
+    locals_count = 0
+    for _ in range(r.u32()):
+        locals_count += r.u32()
+        r.byte()
+        if body[r.pos - 1] in (0x63, 0x64):
+            r.signed()
+    # The operand stack cannot hold more values than the body has instruction bytes.
+    return params + locals_count + (len(body) - r.pos) + FRAME_OVERHEAD_SLOTS
+
+
+def _read_types(payload: bytes) -> list[tuple[int, int]]:
+    r = _Reader(payload)
+    types = []
+    for _ in range(r.u32()):
+        form = r.byte()
+        if form != 0x60:
+            raise UnsupportedModule(f"unsupported type form 0x{form:02X}")
+        params = r.u32()
+        for _ in range(params):
+            if r.byte() in (0x63, 0x64):
+                r.signed()
+        results = r.u32()
+        for _ in range(results):
+            if r.byte() in (0x63, 0x64):
+                r.signed()
+        types.append((params, results))
+    return types
+
+
+def _count_imports(payload: bytes) -> tuple[list[int], int]:
+    """Type indices of imported functions, and the number of imported globals."""
+    r = _Reader(payload)
+    functions, globals_ = [], 0
+    for _ in range(r.u32()):
+        r.name(), r.name()
+        kind = r.byte()
+        if kind == 0:
+            functions.append(r.u32())
+        elif kind == 1:  # table: reftype + limits
+            if r.byte() in (0x63, 0x64):
+                r.signed()
+            flags = r.byte()
+            r.u32()
+            if flags & 1:
+                r.u32()
+        elif kind == 2:  # memory: limits
+            flags = r.byte()
+            r.u32()
+            if flags & 1:
+                r.u32()
+        elif kind == 3:
+            if r.byte() in (0x63, 0x64):
+                r.signed()
+            r.byte()
+            globals_ += 1
+        elif kind == 4:
+            r.byte(), r.u32()
+        else:
+            raise UnsupportedModule(f"unknown import kind {kind}")
+    return functions, globals_
+
+
+def guard_stack(wasm: bytes, max_slots: int) -> bytes:
+    """Return ``wasm`` rewritten so its call stack never holds more than ``max_slots`` values."""
+    if wasm[:8] != b"\0asm\x01\0\0\0":
+        raise UnsupportedModule("not a WebAssembly 1.0 binary")
+    sections: list[tuple[int, bytes]] = []
+    r = _Reader(wasm, 8)
+    while r.pos < len(wasm):
+        section_id = r.byte()
+        sections.append((section_id, r.take(r.u32())))
+    by_id = {sid: payload for sid, payload in sections if sid != 0}
+
+    types = _read_types(by_id.get(_TYPE, b"\0"))
+    imported_funcs, imported_globals = _count_imports(by_id.get(_IMPORT, b"\0"))
+    fr = _Reader(by_id.get(_FUNCTION, b"\0"))
+    defined_types = [fr.u32() for _ in range(fr.u32())]
+    code = _Reader(by_id.get(_CODE, b"\0"))
+    bodies = [code.take(code.u32()) for _ in range(code.u32())]
+    if len(bodies) != len(defined_types):
+        raise UnsupportedModule("function and code sections disagree")
+    gr = _Reader(by_id.get(_GLOBAL, b"\0"))
+    defined_globals = gr.u32() if by_id.get(_GLOBAL) else 0
+
+    costs = [_frame_cost(types, t, None) for t in imported_funcs]
+    costs += [_frame_cost(types, t, body) for t, body in zip(defined_types, bodies)]
+    indirect_cost = max(costs, default=FRAME_OVERHEAD_SLOTS)
+    counter = imported_globals + defined_globals
+    limit = max_slots
+
+    sites = [_call_sites(body)[1] for body in bodies]
+    for body_sites in sites:
+        for _, _, callee in body_sites:
+            if callee is not None and callee >= len(costs):
+                raise UnsupportedModule(f"call to unknown function {callee}")
+    guarded = _choose_guarded(costs, [[c for _, _, c in s] for s in sites], limit)
+    new_bodies = [
+        _rewrite_body(
+            body,
+            [(a, b, indirect_cost if c is None else costs[c]) for (a, b, c), g in zip(body_sites, flags) if g],
+            counter,
+            limit,
+        )
+        for body, body_sites, flags in zip(bodies, sites, guarded)
+    ]
+    # The reset function: return the counter and zero it.
+    g = _uleb(counter)
+    reset_body = b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0B"
+    new_bodies.append(reset_body)
+    reset_type = len(types)
+    reset_index = len(imported_funcs) + len(defined_types)
+
+    type_payload = _append_to_vec(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
+    function_payload = _append_to_vec(by_id.get(_FUNCTION), [_uleb(reset_type)])
+    global_payload = _append_to_vec(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
+    name = RESET_EXPORT.encode()
+    export_payload = _append_to_vec(by_id.get(_EXPORT), [_uleb(len(name)) + name + b"\x00" + _uleb(reset_index)])
+    code_payload = _vec([_uleb(len(b)) + b for b in new_bodies])
+
+    replaced = {_TYPE: type_payload, _FUNCTION: function_payload, _GLOBAL: global_payload,
+                _EXPORT: export_payload, _CODE: code_payload}
+    present = {sid for sid, _ in sections}
+    for sid in replaced:
+        if sid not in present:
+            sections.append((sid, b""))
+    sections = [(sid, replaced.get(sid, payload)) for sid, payload in sections]
+    # Keep custom sections where they were; insert the new known sections in canonical order.
+    known = sorted((s for s in sections if s[0] != 0), key=lambda s: _ORDER.get(s[0], 99))
+    out = bytearray(wasm[:8])
+    known_iter = iter(known)
+    for sid, payload in sections:
+        if sid == 0:
+            out += b"\x00" + _uleb(len(payload)) + payload
+        else:
+            nsid, npayload = next(known_iter)
+            out += bytes([nsid]) + _uleb(len(npayload)) + npayload
+    return bytes(out)
+
+
+def _append_to_vec(payload: bytes | None, items: list[bytes]) -> bytes:
+    if not payload:
+        return _vec(items)
+    r = _Reader(payload)
+    count = r.u32()
+    return _uleb(count + len(items)) + payload[r.pos :] + b"".join(items)
+
+
+def slots_for_bytes(max_bytes: int) -> int:
+    return max(1, min(max_bytes // SLOT_BYTES, 2**31 - 1))
+
+
