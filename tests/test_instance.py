@@ -114,9 +114,46 @@ def test_instruction_counting_and_cost(wat):
 def test_cost_limit_stops_a_call(wat):
     loop = wat(source="""(module (func (export "spin") (loop $l (br $l))))""")
     config = w.Config(cost_measuring=True)
-    with w.Module.from_file(loop, config) as module, w.Instance(module, cost_limit=10_000) as instance:
+    with w.Module.from_file(loop, config) as module, w.Instance(module, fuel=10_000) as instance:
         with pytest.raises(w.CostLimitExceeded, match="cost limit exceeded"):
             instance.call("spin")
+        with pytest.raises(w.CostLimitExceeded):
+            instance.call("spin")
+
+
+def test_fuel_is_a_budget_per_call(wat):
+    count = wat(source="""(module (func (export "count") (param i32) (local i32)
+        (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+                 (br_if $l (i32.lt_s (local.get 1) (local.get 0))))))""")
+    with w.Config(cost_measuring=True) as config, w.Module.from_file(count, config) as module:
+        with w.Instance(module, fuel=50_000) as instance:
+            for _ in range(20):  # each call fits the budget; together they would not
+                instance.call("count", 1_000)
+            with pytest.raises(w.CostLimitExceeded):
+                instance.call("count", 1_000_000)
+            instance.call("count", 1_000)  # and the next call gets a fresh budget
+        with pytest.raises(ValueError, match="cost_measuring"):
+            w.Instance(w.Module.from_file(count), fuel=10)
+
+
+WASI_HELLO = """(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $env_sizes (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "env_count") (result i32) (drop (call $env_sizes (i32.const 0) (i32.const 4))) (i32.load (i32.const 0))))"""
+
+
+def test_wasi_is_off_by_default(wat):
+    with w.Module.from_file(wat(source=WASI_HELLO)) as module:
+        with pytest.raises(w.InstantiationError, match=r"imports WASI \(wasi_snapshot_preview1.fd_write\) but WASI is disabled"):
+            w.Instance(module)
+
+
+def test_wasi_when_enabled_sees_only_what_is_configured(wat):
+    with w.Module.from_file(wat(source=WASI_HELLO)) as module:
+        with w.Instance(module, wasi=w.Wasi()) as instance:
+            assert instance.call("env_count") == 0  # nothing inherited from the host
+        with w.Instance(module, wasi=w.Wasi(env={"A": "1", "B": "2"})) as instance:
+            assert instance.call("env_count") == 2
 
 
 def test_reactor_initializer_runs_once_like_the_cli(wat):

@@ -34,6 +34,7 @@ from .instance import Instance
 from .memory import Memory
 from .module import Module
 from .plugin import Plugin, load_plugin
+from .wasi import Wasi
 from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
 
 _LOG_LEVELS = {"off": lib.WasmEdge_LogOff, "error": lib.WasmEdge_LogSetErrorLevel, "debug": lib.WasmEdge_LogSetDebugLevel}
@@ -59,6 +60,6 @@ __all__ = [
     "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
     "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",
     "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "StackExhausted", "TableType", "TrapError",
-    "ValType", "ValidationError", "ValueRangeError", "WasmEdgeError", "load_plugin", "set_engine_log_level",
+    "ValType", "ValidationError", "ValueRangeError", "Wasi", "WasmEdgeError", "load_plugin", "set_engine_log_level",
     "version",
 ]

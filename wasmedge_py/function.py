@@ -49,6 +49,8 @@ class Function:
 
     def _invoke(self, timeout: float | None = None) -> Any:
         """Run the call on the arguments already stored; returns the raw ``WasmEdge_Result``."""
+        if self.instance.fuel is not None:  # the budget is per call: start from zero
+            lib.WasmEdge_StatisticsClear(self.instance._statistics)
         if timeout is not None:
             return self._invoke_with_deadline(timeout)
         return lib.WasmEdge_ExecutorInvoke(

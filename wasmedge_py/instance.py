@@ -14,6 +14,8 @@ from .function import Function
 from .memory import Memory
 from .module import Module
 from .types import ExportType, FuncType
+from .wasi import WASI_MODULE, Wasi
+from .wasi import register as register_wasi
 
 
 REACTOR_INITIALIZER = "_initialize"
@@ -31,35 +33,53 @@ class Instance(Handle):
         module: Module,
         config: Config | None = None,
         *,
-        cost_limit: int | None = None,
+        fuel: int | None = None,
+        wasi: Wasi | None = None,
         run_initializer: bool = True,
     ) -> None:
+        """``fuel`` is an instruction budget for each call (needs ``Config(cost_measuring=True)``);
+        ``wasi`` links a WASI module (off by default: a module importing WASI then fails here)."""
         config = config or module.config
+        if fuel is not None and not config.cost_measuring:
+            raise ValueError("fuel needs a Config with cost_measuring=True")
+        wasi_imports = [i for i in module.imports if i.module == WASI_MODULE]
+        if wasi_imports and wasi is None:
+            raise InstantiationError(
+                f"cannot instantiate {module.source}: it imports WASI ({WASI_MODULE}.{wasi_imports[0].name}) "
+                "but WASI is disabled",
+                engine_message="WASI is disabled",
+            )
         release_module = module._retain()
         store = lib.WasmEdge_StoreCreate()
-        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or cost_limit) else ffi.NULL
+        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel) else ffi.NULL
         executor = lib.WasmEdge_ExecutorCreate(config._ptr, statistics)
-        out = ffi.new("WasmEdge_ModuleInstanceContext **")
-        result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
-        module_instance = out[0]
+        natives: list[Any] = []  # module instances to delete, most dependent first
 
         def delete(_ptr: Any) -> None:
-            # Order matters: the module instance refers to the store and executor that made it.
-            if module_instance != ffi.NULL:
-                lib.WasmEdge_ModuleInstanceDelete(module_instance)
+            # Order matters: module instances refer to the store and executor that made them.
+            for native in natives:
+                lib.WasmEdge_ModuleInstanceDelete(native)
             lib.WasmEdge_ExecutorDelete(executor)
             lib.WasmEdge_StoreDelete(store)
             if statistics != ffi.NULL:
                 lib.WasmEdge_StatisticsDelete(statistics)
             release_module()
 
-        if result.Code != 0 or module_instance == ffi.NULL:
-            delete(None)
+        try:
+            if wasi is not None:
+                natives.append(register_wasi(wasi, executor, store))
+            out = ffi.new("WasmEdge_ModuleInstanceContext **")
+            result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
             check(result, f"cannot instantiate {module.source}", InstantiationError)
-        if cost_limit is not None:
+            natives.insert(0, out[0])
+        except BaseException:
+            delete(None)
+            raise
+        if fuel is not None:
             # ExecutorCreate resets the limit from the config, so it must be set afterwards.
-            lib.WasmEdge_StatisticsSetCostLimit(statistics, cost_limit)
-        super().__init__(module_instance, delete)
+            lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
+        self.fuel = fuel
+        super().__init__(natives[0], delete)
         self.module = module
         self.lock = threading.RLock()
         self._executor = executor

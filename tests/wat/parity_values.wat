@@ -1,0 +1,16 @@
+;; Result shapes for the CLI parity tests (tests/parity): multi-value, no results, no params.
+(module
+  (global $g (mut i32) (i32.const 0))
+  (func (export "multi") (param i32 i64 f32 f64) (result i32 i64 f32 f64)
+    local.get 0 local.get 1 local.get 2 local.get 3)
+  (func (export "multi_rev") (param i32 i64 f32 f64) (result f64 f32 i64 i32)
+    local.get 3 local.get 2 local.get 1 local.get 0)
+  (func (export "consts") (result i32 i64 f32 f64)
+    i32.const -1 i64.const -9223372036854775808 f32.const -0x1p-149 f64.const 0x1.fffffffffffffp+1023)
+  (func (export "divmod") (param i32 i32) (result i32 i32)
+    local.get 0 local.get 1 i32.div_u  local.get 0 local.get 1 i32.rem_u)
+  (func (export "nothing"))
+  (func (export "sink") (param i32 i64 f32 f64) local.get 0 global.set $g)
+  (func (export "answer") (result i32) i32.const 42)
+  (func (export "pi") (result f64) f64.const 3.141592653589793)
+)

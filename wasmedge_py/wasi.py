@@ -1,0 +1,48 @@
+"""WASI: off unless asked for, and then with nothing from the host unless configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._ffi import ffi, lib
+from .errors import InstantiationError, check
+
+WASI_MODULE = "wasi_snapshot_preview1"
+
+
+@dataclass(frozen=True)
+class Wasi:
+    """What a module may see through WASI. The defaults give it nothing: no arguments, no
+    environment, no directories. ``preopens`` entries are ``"guest_path:host_path"``."""
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    preopens: tuple[str, ...] = ()
+
+    def create(self) -> Any:
+        """A new native WASI module instance; the caller owns (and must delete) it."""
+        keep = []  # the C strings must outlive the call
+
+        def c_array(items: list[str]) -> Any:
+            strings = [ffi.new("char[]", item.encode()) for item in items]
+            keep.extend(strings)
+            return ffi.new("char *[]", strings or [ffi.NULL]), len(strings)
+
+        args, n_args = c_array(list(self.args))
+        envs, n_envs = c_array([f"{k}={v}" for k, v in self.env.items()])
+        dirs, n_dirs = c_array(list(self.preopens))
+        native = lib.WasmEdge_ModuleInstanceCreateWASI(args, n_args, envs, n_envs, dirs, n_dirs)
+        if native == ffi.NULL:
+            raise InstantiationError("WasmEdge could not create the WASI module")
+        return native
+
+
+def register(wasi: Wasi, executor: Any, store: Any) -> Any:
+    """Link a fresh WASI module into ``store``; returns it for the caller to delete."""
+    native = wasi.create()
+    result = lib.WasmEdge_ExecutorRegisterImport(executor, store, native)
+    if result.Code != 0:
+        lib.WasmEdge_ModuleInstanceDelete(native)
+        check(result, "cannot register WASI", InstantiationError)
+    return native
