@@ -33,7 +33,8 @@ from .function import Function
 from .instance import Instance
 from .memory import Memory
 from .module import Module
-from .plugin import Plugin, load_plugin
+from .limits import ManifestError, PluginLimits
+from .plugin import Plugin, load_module, load_plugin
 from .wasi import Wasi
 from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
 
@@ -60,6 +61,6 @@ __all__ = [
     "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
     "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",
     "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "StackExhausted", "TableType", "TrapError",
-    "ValType", "ValidationError", "ValueRangeError", "Wasi", "WasmEdgeError", "load_plugin", "set_engine_log_level",
+    "ValType", "ValidationError", "ValueRangeError", "Wasi", "WasmEdgeError", "load_module", "load_plugin", "ManifestError", "PluginLimits", "set_engine_log_level",
     "version",
 ]

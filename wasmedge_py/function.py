@@ -41,7 +41,7 @@ class Function:
                 store(self._params[position], valtype, value, position)
             result = self._invoke(timeout)
             if result.Code != 0:
-                instance._raise_call_error(result, self.name)
+                instance._raise_call_error(result, self.name, timeout)
             values = [load(self._results[i], valtype) for i, valtype in enumerate(results)]
         if not values:
             return None

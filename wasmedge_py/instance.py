@@ -8,7 +8,7 @@ from typing import Any
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
-from .errors import ExportNotFoundError, InstantiationError, StackExhausted, check, engine_error
+from .errors import ExportNotFoundError, InstantiationError, Interrupted, StackExhausted, check, engine_error
 from .stack_guard import RESET_EXPORT, SLOT_BYTES
 from .function import Function
 from .memory import Memory
@@ -113,9 +113,15 @@ class Instance(Handle):
             function = self._functions[name] = Function(self, name, native, functype)
         return function
 
-    def _raise_call_error(self, result: Any, name: str) -> None:
+    def _raise_call_error(self, result: Any, name: str, timeout: float | None = None) -> None:
         """Turn a failed call's result into the right exception (called with the lock held)."""
         error = engine_error(result, f"{name}() failed")
+        if isinstance(error, Interrupted) and timeout is not None:
+            error = Interrupted(
+                f"{name}() timed out after {round(timeout * 1000)} ms: {error.engine_message}",
+                code=error.code,
+                engine_message=error.engine_message,
+            )
         reset = self._stack_reset
         if reset is not None and reset._invoke().Code == 0:  # also re-arms the guard
             used = reset._results[0].Value.I32

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-from .config import Config
 from .errors import (
     ExportNotFoundError,
     LoadError,
@@ -17,6 +16,7 @@ from .errors import (
     WasmEdgeError,
 )
 from .instance import Instance
+from .limits import PluginLimits
 from .module import Module
 from .types import FuncType, ValType
 
@@ -50,23 +50,34 @@ def format_abi_version(encoded: int) -> str:
     return f"v{encoded // 10000}.{encoded // 100 % 100}.{encoded % 100}"
 
 
-def load_plugin(path: str | os.PathLike[str], config: Config | None = None, *, module: Module | None = None) -> "Plugin":
+def load_module(path: str | os.PathLike[str], limits: PluginLimits | None = None) -> Module:
+    """Load and validate the plugin file at ``path`` under ``limits``, with the plugin error texts.
+
+    The server caches what this returns and builds one ``Plugin`` per request from it."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise PluginLoadError(f"plugin file not found: {path}")
+    try:
+        return (limits or PluginLimits()).load_module(path)
+    except LoadError as exc:
+        raise PluginLoadError(f"failed to load WASM file {path}: {exc.engine_message or exc}") from exc
+    except ValidationError as exc:
+        raise PluginLoadError(f"failed to validate WASM file {path}: {exc.engine_message}") from exc
+
+
+def load_plugin(
+    path: str | os.PathLike[str], limits: PluginLimits | None = None, *, module: Module | None = None
+) -> "Plugin":
     """Load, validate and instantiate the plugin at ``path`` in its own isolated instance.
 
-    Pass an already validated ``module`` to skip loading (the server caches modules)."""
+    Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading."""
     path = os.fspath(path)
+    limits = limits or PluginLimits()
     owns_module = module is None
     if module is None:
-        if not os.path.isfile(path):
-            raise PluginLoadError(f"plugin file not found: {path}")
-        try:
-            module = Module.from_file(path, config)
-        except LoadError as exc:
-            raise PluginLoadError(f"failed to load WASM file {path}: {exc.engine_message or exc}") from exc
-        except ValidationError as exc:
-            raise PluginLoadError(f"failed to validate WASM file {path}: {exc.engine_message}") from exc
+        module = load_module(path, limits)
     try:
-        return Plugin(path, module, config, owns_module=owns_module)
+        return Plugin(path, module, limits, owns_module=owns_module)
     except BaseException:
         if owns_module:
             module.close()
@@ -76,8 +87,9 @@ def load_plugin(path: str | os.PathLike[str], config: Config | None = None, *, m
 class Plugin:
     """One plugin in its own instance. Not thread-safe: use one Plugin per thread or request."""
 
-    def __init__(self, path: str, module: Module, config: Config | None = None, *, owns_module: bool = False) -> None:
+    def __init__(self, path: str, module: Module, limits: PluginLimits, *, owns_module: bool = False) -> None:
         self.path = path
+        self.limits = limits
         exported = {e.name: e.type for e in module.exports if e.kind == "function"}
         if "process" not in exported:
             raise PluginABIError(f"plugin {path} does not export the required function process")
@@ -85,7 +97,7 @@ class Plugin:
             if name in exported and exported[name] != expected:
                 raise PluginABIError(f"plugin {path}: export {name} has signature {exported[name]}, expected {expected}")
         try:
-            self._instance = Instance(module, config)
+            self._instance = Instance(module, fuel=limits.fuel, wasi=limits.wasi)
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
         self._module = module if owns_module else None
@@ -197,7 +209,7 @@ class Plugin:
 
     def _call_raw(self, name: str, *args: int) -> int:
         try:
-            return self._instance.call(name, *args)
+            return self._instance.function(name)(*args, timeout=self.limits.timeout)
         except ExportNotFoundError:
             raise
         except WasmEdgeError as exc:

@@ -1,0 +1,126 @@
+"""PluginLimits: what one plugin may cost — time, memory, stack, fuel — and what it may reach (WASI).
+
+Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them::
+
+    timeout_ms = 500            # per call; the engine itself stops the call
+    max_memory_pages = 32       # linear memory cap, 64 KiB pages
+    max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
+    fuel = 50_000_000           # instruction budget per call (costs ~1.4x speed in the interpreter)
+    wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config
+from .errors import PluginLoadError
+from .module import Module
+from .wasi import Wasi
+
+DEFAULT_TIMEOUT_MS = 1000
+DEFAULT_MAX_MEMORY_PAGES = 256  # 16 MiB
+DEFAULT_MAX_STACK_BYTES = 8 << 20
+MANIFEST_NAME = "plugin.toml"
+
+
+class ManifestError(PluginLoadError):
+    """A plugin.toml that cannot be read or has invalid settings."""
+
+
+@dataclass(frozen=True)
+class PluginLimits:
+    timeout_ms: int | None = DEFAULT_TIMEOUT_MS
+    max_memory_pages: int = DEFAULT_MAX_MEMORY_PAGES
+    max_stack_bytes: int | None = DEFAULT_MAX_STACK_BYTES
+    fuel: int | None = None
+    wasi: Wasi | None = None
+
+    @property
+    def timeout(self) -> float | None:
+        return None if self.timeout_ms is None else self.timeout_ms / 1000
+
+    def config(self) -> Config:
+        return Config(max_memory_pages=self.max_memory_pages, cost_measuring=self.fuel is not None)
+
+    def load_module(self, path: str | os.PathLike[str]) -> Module:
+        """Load and validate ``path`` under these limits (with its stack guard)."""
+        return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeout_ms": self.timeout_ms,
+            "max_memory_pages": self.max_memory_pages,
+            "max_stack_bytes": self.max_stack_bytes,
+            "fuel": self.fuel,
+            "wasi": self.wasi is not None,
+        }
+
+    def with_manifest(self, path: str | os.PathLike[str]) -> "PluginLimits":
+        """These limits overridden by the plugin.toml at ``path`` (unchanged if there is none)."""
+        path = os.fspath(path)
+        try:
+            with open(path, "rb") as file:
+                settings = tomllib.load(file)
+        except FileNotFoundError:
+            return self
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"invalid {path}: {exc}") from exc
+        try:
+            return dataclasses.replace(self, **_parse(settings))
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"invalid {path}: {exc}") from None
+
+
+def _positive_int(settings: dict[str, Any], key: str, *, allow_zero_as_none: bool = False) -> int | None:
+    value = settings[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+    if value == 0 and allow_zero_as_none:
+        return None
+    if value == 0:
+        raise ValueError(f"{key} must be positive")
+    return value
+
+
+def _parse(settings: dict[str, Any]) -> dict[str, Any]:
+    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    changes: dict[str, Any] = {}
+    for key in ("timeout_ms", "max_stack_bytes", "fuel"):
+        if key in settings:
+            changes[key] = _positive_int(settings, key, allow_zero_as_none=True)  # 0 = no limit
+    if "max_memory_pages" in settings:
+        pages = _positive_int(settings, "max_memory_pages")
+        if pages > 65536:
+            raise ValueError("max_memory_pages must be at most 65536")
+        changes["max_memory_pages"] = pages
+    if "wasi" in settings:
+        changes["wasi"] = _parse_wasi(settings["wasi"])
+    return changes
+
+
+def _parse_wasi(value: Any) -> Wasi | None:
+    if isinstance(value, bool):
+        return Wasi() if value else None
+    if not isinstance(value, dict):
+        raise ValueError("wasi must be true, false or a table")
+    unknown = sorted(set(value) - {"enabled", "args", "env", "preopens"})
+    if unknown:
+        raise ValueError(f"unknown wasi setting(s) {', '.join(unknown)}")
+    if value.get("enabled", True) is False:
+        return None
+    args, env, preopens = value.get("args", []), value.get("env", {}), value.get("preopens", [])
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+        raise ValueError("wasi.args must be a list of strings")
+    if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+        raise ValueError("wasi.env must be a table of strings")
+    if not (isinstance(preopens, list) and all(isinstance(p, str) and ":" in p for p in preopens)):
+        raise ValueError('wasi.preopens must be a list of "guest:host" strings')
+    return Wasi(tuple(args), dict(env), tuple(preopens))
