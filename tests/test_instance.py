@@ -71,6 +71,16 @@ def test_config_caps_memory_pages(wat):
             assert instance.call("grow", 1) == -1
 
 
+def test_memory_declared_above_the_cap_is_refused_not_clamped(wat):
+    # WasmEdge would silently clamp the memory to the cap and let the module trap later.
+    path = wat(source='(module (memory (export "memory") 100))')
+    with w.Config(max_memory_pages=10) as config, w.Module.from_file(path, config) as module:
+        with pytest.raises(w.InstantiationError, match="declares 100 pages of memory but the limit is 10"):
+            w.Instance(module)
+    with w.Module.from_file(path) as module, w.Instance(module) as instance:
+        assert instance.memory().pages == 100
+
+
 def test_use_after_close_raises_and_close_is_idempotent(module):
     instance = w.Instance(module)
     add = instance.function("add_i32")

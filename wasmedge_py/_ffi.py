@@ -147,6 +147,23 @@ const WasmEdge_FunctionTypeContext *WasmEdge_FunctionInstanceGetFunctionType(con
 WasmEdge_Result WasmEdge_MemoryInstanceGetData(const WasmEdge_MemoryInstanceContext *Cxt, uint8_t *Data, const uint32_t Offset, const uint32_t Length);
 WasmEdge_Result WasmEdge_MemoryInstanceSetData(WasmEdge_MemoryInstanceContext *Cxt, const uint8_t *Data, const uint32_t Offset, const uint32_t Length);
 uint32_t WasmEdge_MemoryInstanceGetPageSize(const WasmEdge_MemoryInstanceContext *Cxt);
+
+// AOT compiler
+typedef struct WasmEdge_CompilerContext WasmEdge_CompilerContext;
+enum WasmEdge_CompilerOptimizationLevel {
+    WasmEdge_CompilerOptimizationLevel_O0 = 0, WasmEdge_CompilerOptimizationLevel_O1 = 1,
+    WasmEdge_CompilerOptimizationLevel_O2 = 2, WasmEdge_CompilerOptimizationLevel_O3 = 3,
+    WasmEdge_CompilerOptimizationLevel_Os = 4, WasmEdge_CompilerOptimizationLevel_Oz = 5
+};
+enum WasmEdge_CompilerOutputFormat { WasmEdge_CompilerOutputFormat_Native = 0, WasmEdge_CompilerOutputFormat_Wasm = 1 };
+void WasmEdge_ConfigureCompilerSetOptimizationLevel(WasmEdge_ConfigureContext *Cxt, const enum WasmEdge_CompilerOptimizationLevel Level);
+void WasmEdge_ConfigureCompilerSetOutputFormat(WasmEdge_ConfigureContext *Cxt, const enum WasmEdge_CompilerOutputFormat Format);
+void WasmEdge_ConfigureCompilerSetInterruptible(WasmEdge_ConfigureContext *Cxt, const bool IsInterruptible);
+void WasmEdge_ConfigureCompilerSetGenericBinary(WasmEdge_ConfigureContext *Cxt, const bool IsGeneric);
+WasmEdge_CompilerContext *WasmEdge_CompilerCreate(const WasmEdge_ConfigureContext *ConfCxt);
+WasmEdge_Result WasmEdge_CompilerCompile(WasmEdge_CompilerContext *Cxt, const char *InPath, const char *OutPath);
+WasmEdge_Result WasmEdge_CompilerCompileFromBuffer(WasmEdge_CompilerContext *Cxt, const uint8_t *InBuffer, const uint64_t InBufferLen, const char *OutPath);
+void WasmEdge_CompilerDelete(WasmEdge_CompilerContext *Cxt);
 """
 
 INSTALL_HINT = (

@@ -49,6 +49,13 @@ class Instance(Handle):
                 "but WASI is disabled",
                 engine_message="WASI is disabled",
             )
+        needed = max(module.memory_minimums, default=0)
+        if needed > config.max_memory_pages:
+            raise InstantiationError(
+                f"cannot instantiate {module.source}: it declares {needed} pages of memory "
+                f"but the limit is {config.max_memory_pages}",
+                engine_message="memory limit exceeded",
+            )
         release_module = module._retain()
         store = lib.WasmEdge_StoreCreate()
         statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel) else ffi.NULL

@@ -10,6 +10,7 @@ from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import LoadError, ValidationError, check
+from ._binary import MAGIC, memory_minimums
 from .stack_guard import INTERNAL_PREFIX, UnsupportedModule, guard_stack, slots_for_bytes
 from .types import EXTERNAL_KINDS, ExportType, ImportType, extern_type, string_from_native
 
@@ -25,6 +26,8 @@ class Module(Handle):
         self.source = source
         # Set when the module was rewritten to bound its call stack (see stack_guard).
         self.stack_slots = stack_slots
+        # Declared minimum pages of each memory; WasmEdge silently clamps them to the config's cap.
+        self.memory_minimums: tuple[int, ...] = ()
 
     @classmethod
     def from_file(
@@ -40,9 +43,14 @@ class Module(Handle):
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise LoadError(f"cannot read {path}: no such file", engine_message="no such file")
-        if max_stack_bytes is not None:
-            with open(path, "rb") as file:
-                return cls.from_bytes(file.read(), config, validate=validate, max_stack_bytes=max_stack_bytes, source=path)
+        with open(path, "rb") as file:
+            is_wasm = file.read(len(MAGIC)) == MAGIC
+            if is_wasm:
+                file.seek(0)
+                data = file.read()
+        if is_wasm:
+            return cls.from_bytes(data, config, validate=validate, max_stack_bytes=max_stack_bytes, source=path)
+        # Not a plain module: let WasmEdge's loader decide (it also reads AOT-compiled files).
         return cls._parse(config, path, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), validate)
 
     @classmethod
@@ -67,7 +75,12 @@ class Module(Handle):
                 data = guard_stack(data, slots)
             except UnsupportedModule as exc:
                 raise LoadError(f"cannot bound the call stack of {source}: {exc}", engine_message=str(exc)) from None
-        return cls._parse(config, source, _buffer_parser(data), validate, slots)
+        module = cls._parse(config, source, _buffer_parser(data), validate, slots)
+        try:
+            module.memory_minimums = tuple(memory_minimums(data))
+        except UnsupportedModule:
+            pass  # the engine accepted it; the check in Instance just has nothing to compare
+        return module
 
     @classmethod
     def _parse(cls, config: Config | None, source: str, parse, validate: bool, stack_slots: int | None = None) -> "Module":

@@ -20,7 +20,7 @@ an instruction we cannot decode is refused rather than run unguarded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ._binary import Reader, UnsupportedModule, read_imports, sleb, split_sections, uleb, vec
 
 INTERNAL_PREFIX = "__wasmedge_py_"  # exports the host adds; hidden from Module.exports
 RESET_EXPORT = INTERNAL_PREFIX + "stack_reset"
@@ -33,82 +33,6 @@ _TYPE, _IMPORT, _FUNCTION, _GLOBAL, _EXPORT, _START, _CODE = 1, 2, 3, 6, 7, 8, 1
 _ORDER = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
 
-class UnsupportedModule(ValueError):
-    """The module uses an encoding the guard cannot rewrite."""
-
-
-@dataclass
-class _Reader:
-    data: bytes
-    pos: int = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise UnsupportedModule("unexpected end of module")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def u32(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-            if shift > 63:
-                raise UnsupportedModule("LEB128 too long")
-
-    def signed(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result - (1 << shift) if b & 0x40 else result
-            if shift > 70:
-                raise UnsupportedModule("LEB128 too long")
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise UnsupportedModule("unexpected end of module")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def name(self) -> bytes:
-        return self.take(self.u32())
-
-
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
-        out.append(b if done else b | 0x80)
-        if done:
-            return bytes(out)
-
-
-def _vec(items: list[bytes]) -> bytes:
-    return _uleb(len(items)) + b"".join(items)
-
-
 # -- instruction immediates ------------------------------------------------------------------
 
 _NO_IMMEDIATE = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0x19, 0xD1, 0xD3}
@@ -119,7 +43,7 @@ _SIMD_LANE = set(range(21, 35))
 _SIMD_MEMARG_LANE = set(range(84, 92))
 
 
-def _skip_blocktype(r: _Reader) -> None:
+def _skip_blocktype(r: Reader) -> None:
     first = r.data[r.pos] if r.pos < len(r.data) else 0
     if 0x40 <= first < 0x80:  # empty (0x40) or a one-byte value type
         r.byte()
@@ -129,14 +53,14 @@ def _skip_blocktype(r: _Reader) -> None:
         r.signed()  # a type index, as s33
 
 
-def _skip_memarg(r: _Reader) -> None:
+def _skip_memarg(r: Reader) -> None:
     align = r.u32()
     if align & 0x40:  # multi-memory: explicit memory index
         r.u32()
     r.u32()
 
 
-def _skip_prefixed(prefix: int, r: _Reader) -> None:
+def _skip_prefixed(prefix: int, r: Reader) -> None:
     sub = r.u32()
     if prefix == 0xFC:
         if sub <= 7:
@@ -174,7 +98,7 @@ def _skip_prefixed(prefix: int, r: _Reader) -> None:
         raise UnsupportedModule(f"unsupported instruction prefix 0x{prefix:02X}")
 
 
-def _skip_immediates(op: int, r: _Reader) -> None:
+def _skip_immediates(op: int, r: Reader) -> None:
     if op in _NO_IMMEDIATE:
         return
     if op in _ONE_INDEX:
@@ -211,11 +135,11 @@ def _skip_immediates(op: int, r: _Reader) -> None:
 
 
 def _guarded_call(call: bytes, cost: int, counter: int, limit: int) -> bytes:
-    g = _uleb(counter)
-    c = _sleb(cost)
+    g = uleb(counter)
+    c = sleb(cost)
     return (
         b"\x23" + g + b"\x41" + c + b"\x6A" + b"\x24" + g + b"\x23" + g
-        + b"\x41" + _sleb(limit) + b"\x4B" + b"\x04\x40\x00\x0B"
+        + b"\x41" + sleb(limit) + b"\x4B" + b"\x04\x40\x00\x0B"
         + call
         + b"\x23" + g + b"\x41" + c + b"\x6B" + b"\x24" + g
     )
@@ -223,7 +147,7 @@ def _guarded_call(call: bytes, cost: int, counter: int, limit: int) -> bytes:
 
 def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
     """Where the instructions start, and each call site as (start, end, callee or None if indirect)."""
-    r = _Reader(body)
+    r = Reader(body)
     for _ in range(r.u32()):  # local declarations
         r.u32()
         if r.byte() in (0x63, 0x64):
@@ -235,7 +159,7 @@ def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
         op = r.byte()
         _skip_immediates(op, r)
         if op == 0x10:
-            sites.append((at, r.pos, _Reader(body, at + 1).u32()))
+            sites.append((at, r.pos, Reader(body, at + 1).u32()))
         elif op == 0x11:
             sites.append((at, r.pos, None))
     return code_start, sites
@@ -320,7 +244,7 @@ def _frame_cost(types: list[tuple[int, int]], type_index: int, body: bytes | Non
     params = types[type_index][0] if type_index < len(types) else 0
     if body is None:  # imported: a host frame
         return params + FRAME_OVERHEAD_SLOTS
-    r = _Reader(body)
+    r = Reader(body)
     locals_count = 0
     for _ in range(r.u32()):
         locals_count += r.u32()
@@ -332,7 +256,7 @@ def _frame_cost(types: list[tuple[int, int]], type_index: int, body: bytes | Non
 
 
 def _read_types(payload: bytes) -> list[tuple[int, int]]:
-    r = _Reader(payload)
+    r = Reader(payload)
     types = []
     for _ in range(r.u32()):
         form = r.byte()
@@ -352,57 +276,26 @@ def _read_types(payload: bytes) -> list[tuple[int, int]]:
 
 def _count_imports(payload: bytes) -> tuple[list[int], int]:
     """Type indices of imported functions, and the number of imported globals."""
-    r = _Reader(payload)
-    functions, globals_ = [], 0
-    for _ in range(r.u32()):
-        r.name(), r.name()
-        kind = r.byte()
-        if kind == 0:
-            functions.append(r.u32())
-        elif kind == 1:  # table: reftype + limits
-            if r.byte() in (0x63, 0x64):
-                r.signed()
-            flags = r.byte()
-            r.u32()
-            if flags & 1:
-                r.u32()
-        elif kind == 2:  # memory: limits
-            flags = r.byte()
-            r.u32()
-            if flags & 1:
-                r.u32()
-        elif kind == 3:
-            if r.byte() in (0x63, 0x64):
-                r.signed()
-            r.byte()
-            globals_ += 1
-        elif kind == 4:
-            r.byte(), r.u32()
-        else:
-            raise UnsupportedModule(f"unknown import kind {kind}")
-    return functions, globals_
+    entries = read_imports(payload)
+    return [detail for kind, detail in entries if kind == 0], sum(1 for kind, _ in entries if kind == 3)
 
 
 def guard_stack(wasm: bytes, max_slots: int) -> bytes:
     """Return ``wasm`` rewritten so its call stack never holds more than ``max_slots`` values."""
     if wasm[:8] != b"\0asm\x01\0\0\0":
         raise UnsupportedModule("not a WebAssembly 1.0 binary")
-    sections: list[tuple[int, bytes]] = []
-    r = _Reader(wasm, 8)
-    while r.pos < len(wasm):
-        section_id = r.byte()
-        sections.append((section_id, r.take(r.u32())))
+    sections = split_sections(wasm)
     by_id = {sid: payload for sid, payload in sections if sid != 0}
 
     types = _read_types(by_id.get(_TYPE, b"\0"))
     imported_funcs, imported_globals = _count_imports(by_id.get(_IMPORT, b"\0"))
-    fr = _Reader(by_id.get(_FUNCTION, b"\0"))
+    fr = Reader(by_id.get(_FUNCTION, b"\0"))
     defined_types = [fr.u32() for _ in range(fr.u32())]
-    code = _Reader(by_id.get(_CODE, b"\0"))
+    code = Reader(by_id.get(_CODE, b"\0"))
     bodies = [code.take(code.u32()) for _ in range(code.u32())]
     if len(bodies) != len(defined_types):
         raise UnsupportedModule("function and code sections disagree")
-    gr = _Reader(by_id.get(_GLOBAL, b"\0"))
+    gr = Reader(by_id.get(_GLOBAL, b"\0"))
     defined_globals = gr.u32() if by_id.get(_GLOBAL) else 0
 
     costs = [_frame_cost(types, t, None) for t in imported_funcs]
@@ -427,18 +320,18 @@ def guard_stack(wasm: bytes, max_slots: int) -> bytes:
         for body, body_sites, flags in zip(bodies, sites, guarded)
     ]
     # The reset function: return the counter and zero it.
-    g = _uleb(counter)
+    g = uleb(counter)
     reset_body = b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0B"
     new_bodies.append(reset_body)
     reset_type = len(types)
     reset_index = len(imported_funcs) + len(defined_types)
 
-    type_payload = _append_to_vec(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
-    function_payload = _append_to_vec(by_id.get(_FUNCTION), [_uleb(reset_type)])
-    global_payload = _append_to_vec(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
+    type_payload = _append_tovec(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
+    function_payload = _append_tovec(by_id.get(_FUNCTION), [uleb(reset_type)])
+    global_payload = _append_tovec(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
     name = RESET_EXPORT.encode()
-    export_payload = _append_to_vec(by_id.get(_EXPORT), [_uleb(len(name)) + name + b"\x00" + _uleb(reset_index)])
-    code_payload = _vec([_uleb(len(b)) + b for b in new_bodies])
+    export_payload = _append_tovec(by_id.get(_EXPORT), [uleb(len(name)) + name + b"\x00" + uleb(reset_index)])
+    code_payload = vec([uleb(len(b)) + b for b in new_bodies])
 
     replaced = {_TYPE: type_payload, _FUNCTION: function_payload, _GLOBAL: global_payload,
                 _EXPORT: export_payload, _CODE: code_payload}
@@ -453,19 +346,19 @@ def guard_stack(wasm: bytes, max_slots: int) -> bytes:
     known_iter = iter(known)
     for sid, payload in sections:
         if sid == 0:
-            out += b"\x00" + _uleb(len(payload)) + payload
+            out += b"\x00" + uleb(len(payload)) + payload
         else:
             nsid, npayload = next(known_iter)
-            out += bytes([nsid]) + _uleb(len(npayload)) + npayload
+            out += bytes([nsid]) + uleb(len(npayload)) + npayload
     return bytes(out)
 
 
-def _append_to_vec(payload: bytes | None, items: list[bytes]) -> bytes:
+def _append_tovec(payload: bytes | None, items: list[bytes]) -> bytes:
     if not payload:
-        return _vec(items)
-    r = _Reader(payload)
+        return vec(items)
+    r = Reader(payload)
     count = r.u32()
-    return _uleb(count + len(items)) + payload[r.pos :] + b"".join(items)
+    return uleb(count + len(items)) + payload[r.pos :] + b"".join(items)
 
 
 def slots_for_bytes(max_bytes: int) -> int:

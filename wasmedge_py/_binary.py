@@ -1,0 +1,150 @@
+"""Just enough of the WebAssembly binary format to read sections, imports and memories, and to
+write LEB128 — for the stack guard and for checks the C API cannot answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAGIC = b"\0asm\x01\0\0\0"
+IMPORT_SECTION, MEMORY_SECTION = 2, 5
+
+
+class UnsupportedModule(ValueError):
+    """The module uses an encoding the guard cannot rewrite."""
+
+
+@dataclass
+class Reader:
+    data: bytes
+    pos: int = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise UnsupportedModule("unexpected end of module")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def u32(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result
+            if shift > 63:
+                raise UnsupportedModule("LEB128 too long")
+
+    def signed(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result - (1 << shift) if b & 0x40 else result
+            if shift > 70:
+                raise UnsupportedModule("LEB128 too long")
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise UnsupportedModule("unexpected end of module")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def name(self) -> bytes:
+        return self.take(self.u32())
+
+
+def uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
+        out.append(b if done else b | 0x80)
+        if done:
+            return bytes(out)
+
+
+def vec(items: list[bytes]) -> bytes:
+    return uleb(len(items)) + b"".join(items)
+
+
+
+def split_sections(wasm: bytes) -> list[tuple[int, bytes]]:
+    """``(section id, payload)`` in file order."""
+    if wasm[:8] != MAGIC:
+        raise UnsupportedModule("not a WebAssembly 1.0 binary")
+    sections = []
+    r = Reader(wasm, 8)
+    while r.pos < len(wasm):
+        section_id = r.byte()
+        sections.append((section_id, r.take(r.u32())))
+    return sections
+
+
+def _skip_reftype(r: Reader) -> None:
+    if r.byte() in (0x63, 0x64):
+        r.signed()
+
+
+def _limits(r: Reader) -> tuple[int, int | None]:
+    flags = r.byte()
+    minimum = r.u32()
+    maximum = r.u32() if flags & 1 else None
+    return minimum, maximum
+
+
+def read_imports(payload: bytes) -> list[tuple[int, int | None]]:
+    """Each import as (kind, detail): the type index of a function (kind 0), the minimum pages of
+    a memory (kind 2), None otherwise."""
+    r = Reader(payload)
+    entries: list[tuple[int, int | None]] = []
+    for _ in range(r.u32()):
+        r.name(), r.name()
+        kind = r.byte()
+        if kind == 0:
+            entries.append((kind, r.u32()))
+        elif kind == 1:
+            _skip_reftype(r)
+            _limits(r)
+            entries.append((kind, None))
+        elif kind == 2:
+            entries.append((kind, _limits(r)[0]))
+        elif kind == 3:
+            _skip_reftype(r)
+            r.byte()
+            entries.append((kind, None))
+        elif kind == 4:
+            r.byte(), r.u32()
+            entries.append((kind, None))
+        else:
+            raise UnsupportedModule(f"unknown import kind {kind}")
+    return entries
+
+
+def memory_minimums(wasm: bytes) -> list[int]:
+    """Declared minimum pages of every memory, imported or defined."""
+    minimums = []
+    for section_id, payload in split_sections(wasm):
+        if section_id == IMPORT_SECTION:
+            minimums += [detail for kind, detail in read_imports(payload) if kind == 2]
+        elif section_id == MEMORY_SECTION:
+            r = Reader(payload)
+            minimums += [_limits(r)[0] for _ in range(r.u32())]
+    return minimums
