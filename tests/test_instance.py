@@ -27,9 +27,8 @@ def test_two_instances_share_nothing(module):
 
 def test_unknown_import_fails_at_instantiation_naming_it(wat):
     with w.Module.from_file(wat("unit_basics")) as module:
-        with pytest.raises(w.InstantiationError, match="unknown import") as info:
+        with pytest.raises(w.InstantiationError, match=r"unknown import env\.host_add \(\(i32, i32\) -> \(i32\)\)"):
             w.Instance(module)
-    assert info.value.engine_message == "unknown import"
 
 
 def test_missing_export_is_a_clear_error(module):

@@ -35,6 +35,7 @@ from .memory import Memory
 from .module import Module
 from .limits import ManifestError, PluginLimits
 from .plugin import Plugin, load_module, load_plugin
+from .host import Caller, HostFunction, HostFunctionError, HostModule, host_function
 from .wasi import Wasi
 from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
 
@@ -57,6 +58,7 @@ def set_engine_log_level(level: str) -> None:
 set_engine_log_level("off")
 
 __all__ = [
+    "Caller", "HostFunction", "HostFunctionError", "HostModule", "host_function",
     "ArgumentError", "ClosedError", "Config", "CostLimitExceeded", "EngineError", "ExportNotFoundError",
     "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
     "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",

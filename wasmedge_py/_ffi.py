@@ -49,6 +49,8 @@ typedef struct WasmEdge_ModuleInstanceContext WasmEdge_ModuleInstanceContext;
 typedef struct WasmEdge_FunctionInstanceContext WasmEdge_FunctionInstanceContext;
 typedef struct WasmEdge_MemoryInstanceContext WasmEdge_MemoryInstanceContext;
 typedef struct WasmEdge_Async WasmEdge_Async;
+typedef struct WasmEdge_CallingFrameContext WasmEdge_CallingFrameContext;
+typedef WasmEdge_Result (*WasmEdge_HostFunc_t)(void *Data, const WasmEdge_CallingFrameContext *CallFrameCxt, const WasmEdge_Value *Params, WasmEdge_Value *Returns);
 
 const char *WasmEdge_VersionGet(void);
 void WasmEdge_LogSetErrorLevel(void);
@@ -142,6 +144,12 @@ WasmEdge_FunctionInstanceContext *WasmEdge_ModuleInstanceFindFunction(const Wasm
 WasmEdge_MemoryInstanceContext *WasmEdge_ModuleInstanceFindMemory(const WasmEdge_ModuleInstanceContext *Cxt, const WasmEdge_String Name);
 WasmEdge_ModuleInstanceContext *WasmEdge_ModuleInstanceCreateWASI(const char *const *Args, const uint32_t ArgLen, const char *const *Envs, const uint32_t EnvLen, const char *const *Preopens, const uint32_t PreopenLen);
 WasmEdge_Result WasmEdge_ExecutorRegisterImport(WasmEdge_ExecutorContext *Cxt, WasmEdge_StoreContext *StoreCxt, const WasmEdge_ModuleInstanceContext *ImportCxt);
+WasmEdge_ModuleInstanceContext *WasmEdge_ModuleInstanceCreate(const WasmEdge_String ModuleName);
+void WasmEdge_ModuleInstanceAddFunction(WasmEdge_ModuleInstanceContext *Cxt, const WasmEdge_String Name, WasmEdge_FunctionInstanceContext *FuncCxt);
+WasmEdge_FunctionTypeContext *WasmEdge_FunctionTypeCreate(const WasmEdge_ValType *ParamList, const uint32_t ParamLen, const WasmEdge_ValType *ReturnList, const uint32_t ReturnLen);
+void WasmEdge_FunctionTypeDelete(WasmEdge_FunctionTypeContext *Cxt);
+WasmEdge_FunctionInstanceContext *WasmEdge_FunctionInstanceCreate(const WasmEdge_FunctionTypeContext *Type, WasmEdge_HostFunc_t HostFunc, void *Data, const uint64_t Cost);
+WasmEdge_MemoryInstanceContext *WasmEdge_CallingFrameGetMemoryInstance(const WasmEdge_CallingFrameContext *Cxt, const uint32_t Idx);
 void WasmEdge_ModuleInstanceDelete(WasmEdge_ModuleInstanceContext *Cxt);
 const WasmEdge_FunctionTypeContext *WasmEdge_FunctionInstanceGetFunctionType(const WasmEdge_FunctionInstanceContext *Cxt);
 WasmEdge_Result WasmEdge_MemoryInstanceGetData(const WasmEdge_MemoryInstanceContext *Cxt, uint8_t *Data, const uint32_t Offset, const uint32_t Length);

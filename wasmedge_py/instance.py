@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Sequence
 
 from ._ffi import ffi, lib
 from ._handle import Handle
@@ -14,11 +14,24 @@ from .function import Function
 from .memory import Memory
 from .module import Module
 from .types import ExportType, FuncType
+from .host import HostCallState, HostFunctionError, HostModule, create_native
 from .wasi import WASI_MODULE, Wasi
-from .wasi import register as register_wasi
 
 
 REACTOR_INITIALIZER = "_initialize"
+
+
+def _check_imports_resolve(module: Module, wasi: bool, host_modules: Sequence[HostModule]) -> None:
+    """Name the first import nothing provides (the engine only says "unknown import")."""
+    provided = {(host.name, f.name) for host in host_modules for f in host.functions}
+    for item in module.imports:
+        if item.module == WASI_MODULE:
+            if not wasi:
+                detail = f"it imports WASI ({WASI_MODULE}.{item.name}) but WASI is disabled"
+                raise InstantiationError(f"cannot instantiate {module.source}: {detail}", engine_message=detail)
+        elif (item.module, item.name) not in provided:
+            detail = f"unknown import {item.module}.{item.name} ({item.type})"
+            raise InstantiationError(f"cannot instantiate {module.source}: {detail}", engine_message=detail)
 
 
 class Instance(Handle):
@@ -35,20 +48,16 @@ class Instance(Handle):
         *,
         fuel: int | None = None,
         wasi: Wasi | None = None,
+        host_modules: Sequence[HostModule] = (),
         run_initializer: bool = True,
     ) -> None:
         """``fuel`` is an instruction budget for each call (needs ``Config(cost_measuring=True)``);
-        ``wasi`` links a WASI module (off by default: a module importing WASI then fails here)."""
+        ``wasi`` links a WASI module (off by default: a module importing WASI then fails here);
+        ``host_modules`` links Python host functions the module may import."""
         config = config or module.config
         if fuel is not None and not config.cost_measuring:
             raise ValueError("fuel needs a Config with cost_measuring=True")
-        wasi_imports = [i for i in module.imports if i.module == WASI_MODULE]
-        if wasi_imports and wasi is None:
-            raise InstantiationError(
-                f"cannot instantiate {module.source}: it imports WASI ({WASI_MODULE}.{wasi_imports[0].name}) "
-                "but WASI is disabled",
-                engine_message="WASI is disabled",
-            )
+        _check_imports_resolve(module, wasi is not None, host_modules)
         needed = max(module.memory_minimums, default=0)
         if needed > config.max_memory_pages:
             raise InstantiationError(
@@ -72,9 +81,14 @@ class Instance(Handle):
                 lib.WasmEdge_StatisticsDelete(statistics)
             release_module()
 
+        host_state, keep_alive = HostCallState(), []
         try:
             if wasi is not None:
-                natives.append(register_wasi(wasi, executor, store))
+                natives.append(wasi.create())
+            for host in host_modules:
+                natives.append(create_native(host, host_state, keep_alive))
+            for native in natives:
+                check(lib.WasmEdge_ExecutorRegisterImport(executor, store, native), "cannot link imports", InstantiationError)
             out = ffi.new("WasmEdge_ModuleInstanceContext **")
             result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
             check(result, f"cannot instantiate {module.source}", InstantiationError)
@@ -86,6 +100,8 @@ class Instance(Handle):
             # ExecutorCreate resets the limit from the config, so it must be set afterwards.
             lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
         self.fuel = fuel
+        self._host_state = host_state
+        self._keep_alive = keep_alive  # handles the engine holds as host-function data
         super().__init__(natives[0], delete)
         self.module = module
         self.lock = threading.RLock()
@@ -122,6 +138,14 @@ class Instance(Handle):
 
     def _raise_call_error(self, result: Any, name: str, timeout: float | None = None) -> None:
         """Turn a failed call's result into the right exception (called with the lock held)."""
+        raised = self._host_state.take()
+        if raised is not None:
+            exc, function = raised
+            raise HostFunctionError(
+                f"{name}() failed: host function {function} raised {type(exc).__name__}: {exc}",
+                code=lib.WasmEdge_ResultGetCode(result),
+                engine_message=str(exc),
+            ) from exc
         error = engine_error(result, f"{name}() failed")
         if isinstance(error, Interrupted) and timeout is not None:
             error = Interrupted(

@@ -10,7 +10,7 @@ from ._ffi import lib
 from .errors import ArgumentError, ValueRangeError
 from .types import ValType
 
-_NATIVE_TYPES = {
+NATIVE_TYPES = {
     ValType.I32: lib.WasmEdge_ValTypeGenI32(),
     ValType.I64: lib.WasmEdge_ValTypeGenI64(),
     ValType.F32: lib.WasmEdge_ValTypeGenF32(),
@@ -50,7 +50,7 @@ def store(slot: Any, valtype: ValType, value: object, position: int) -> None:
         raise ArgumentError(f"argument {position}: {valtype} values are not supported")
     slot.Value.Words[0] = bits
     slot.Value.Words[1] = 0
-    slot.Type = _NATIVE_TYPES[valtype]
+    slot.Type = NATIVE_TYPES[valtype]
 
 
 def load(slot: Any, valtype: ValType) -> int | float:

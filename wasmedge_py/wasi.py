@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._ffi import ffi, lib
-from .errors import InstantiationError, check
+from .errors import InstantiationError
 
 WASI_MODULE = "wasi_snapshot_preview1"
 
@@ -36,13 +36,3 @@ class Wasi:
         if native == ffi.NULL:
             raise InstantiationError("WasmEdge could not create the WASI module")
         return native
-
-
-def register(wasi: Wasi, executor: Any, store: Any) -> Any:
-    """Link a fresh WASI module into ``store``; returns it for the caller to delete."""
-    native = wasi.create()
-    result = lib.WasmEdge_ExecutorRegisterImport(executor, store, native)
-    if result.Code != 0:
-        lib.WasmEdge_ModuleInstanceDelete(native)
-        check(result, "cannot register WASI", InstantiationError)
-    return native

@@ -1,0 +1,172 @@
+"""Helpers for the parity tests (see test_parity.py): tool lookup, compiling tests/wat, running
+the two command lines, and calling the binding with the CLI's argument text."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+from wasmedge_py import Instance, Module, ValType
+from wasmedge_py.cli import format_value
+
+WAT_DIR = Path(__file__).resolve().parent.parent / "wat"
+SUBPROCESS_TIMEOUT = 60
+
+
+class Tool:
+    """A command looked up on PATH once. ``path`` fails the calling test when it is missing."""
+
+    def __init__(self, command: str, label: str) -> None:
+        self.command = command
+        self.label = label
+        self._path = shutil.which(command)
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            pytest.fail(f"{self.label} not found: run `make setup`", pytrace=False)
+        return self._path
+
+
+class CompiledWat:
+    """Every ``tests/wat/*.wat`` compiled with wat2wasm into one temporary directory, on first use
+    (so that a missing wat2wasm fails the test using it). ``wasm["parity_int"]`` is the path of
+    ``tests/wat/parity_int.wat`` compiled."""
+
+    def __init__(self, wat2wasm: Tool, out_dir: Path) -> None:
+        self._wat2wasm = wat2wasm
+        self._out_dir = out_dir
+        self._paths: dict[str, Path] | None = None
+
+    def _compile_all(self) -> dict[str, Path]:
+        wat2wasm = self._wat2wasm.path
+        paths = {}
+        for source in sorted(WAT_DIR.glob("*.wat")):
+            target = self._out_dir / f"{source.stem}.wasm"
+            done = subprocess.run([wat2wasm, str(source), "-o", str(target)], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.fail(f"wat2wasm rejected {source.name}:\n{done.stderr}", pytrace=False)
+            paths[source.stem] = target
+        return paths
+
+    def __getitem__(self, stem: str) -> Path:
+        if self._paths is None:
+            self._paths = self._compile_all()
+        if stem not in self._paths:
+            pytest.fail(f"no tests/wat/{stem}.wat", pytrace=False)
+        return self._paths[stem]
+
+
+def wasmedge_py_command() -> list[str]:
+    """The installed console script next to this interpreter, else the module itself."""
+    script = Path(sys.executable).with_name("wasmedge-py")
+    return [str(script)] if script.is_file() and os.access(script, os.X_OK) else [sys.executable, "-m", "wasmedge_py.cli"]
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+def run_command(command: Sequence[str]) -> Run:
+    done = subprocess.run(list(command), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def cli_command(wasmedge: str, path: Path, function: str, args: Sequence[str]) -> list[str]:
+    return [wasmedge, "--reactor", str(path), function, *args]
+
+
+def py_command(path: Path, function: str, args: Sequence[str]) -> list[str]:
+    return [*wasmedge_py_command(), "run", str(path), function, *args]
+
+
+# --- Argument text -> Python value, exactly as the wasmedge CLI reads it --------------------------
+#
+# The binding takes Python numbers, so the test has to turn the CLI's argument text into one. For
+# f32 that must be a single rounding, decimal -> f32 (what strtof does); going through a double
+# first rounds twice and can land on the neighbouring f32.
+
+_F32_MIN_EXP = -126  # smallest normal exponent; below it the spacing stays 2**-149
+_F32_OVERFLOW = Fraction(2**128 - 2**103)  # halfway between FLT_MAX and 2**128: rounds to inf
+
+
+def round_to_f32(magnitude: Fraction) -> float:
+    """The f32 nearest to a non-negative rational (ties to even), as a Python float."""
+    if magnitude == 0:
+        return 0.0
+    if magnitude >= _F32_OVERFLOW:
+        return math.inf
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1
+    quantum = Fraction(2) ** (max(exponent, _F32_MIN_EXP) - 23)
+    steps, rest = divmod(magnitude, quantum)
+    half = quantum / 2
+    if rest > half or (rest == half and steps % 2 == 1):
+        steps += 1
+    return float(steps * quantum)
+
+
+def _is_hex(text: str) -> bool:
+    return text.lstrip("+-").lower().startswith("0x")
+
+
+def parse_f32(text: str) -> float:
+    value = float.fromhex(text) if _is_hex(text) else float(text)
+    if math.isnan(value) or math.isinf(value):
+        return value
+    negative = text.strip().startswith("-")
+    # Hex literals here have at most 53 significant bits, so float.fromhex is exact.
+    magnitude = abs(Fraction(value)) if _is_hex(text) else abs(Fraction(text.strip()))
+    return -round_to_f32(magnitude) if negative else round_to_f32(magnitude)
+
+
+def parse_argument(text: str, valtype: ValType) -> int | float:
+    if valtype in (ValType.I32, ValType.I64):
+        return int(text, 10)
+    if valtype is ValType.F32:
+        return parse_f32(text)
+    return float.fromhex(text) if _is_hex(text) else float(text)
+
+
+class Binding:
+    """Calls through the Python API: one validated Module per file for the session, a fresh
+    Instance per call (the CLI instantiates afresh every time too)."""
+
+    def __init__(self) -> None:
+        self._modules: dict[Path, Module] = {}
+
+    def lines(self, path: Path, function_name: str, args: Sequence[str]) -> list[str]:
+        """The printed results; WebAssembly traps propagate as ``wasmedge_py.TrapError``."""
+        module = self._modules.get(path)
+        if module is None:
+            module = self._modules[path] = Module.from_file(path)
+        with Instance(module) as instance:
+            function = instance.function(function_name)
+            params, results = function.signature.params, function.signature.results
+            assert len(args) == len(params), f"{function_name}{function.signature} called with {args}"
+            result = function(*(parse_argument(text, valtype) for text, valtype in zip(args, params)))
+        values = [] if not results else [result] if len(results) == 1 else list(result)
+        assert len(values) == len(results)
+        return [format_value(value, valtype) for value, valtype in zip(values, results)]
+
+    def close(self) -> None:
+        for module in self._modules.values():
+            module.close()
+        self._modules.clear()

@@ -1,0 +1,134 @@
+"""Host functions: Python callables a module can import, with typed signatures.
+
+    @host_function(params=["i32", "i32"], results=["i32"])
+    def add(caller, a, b):
+        return a + b
+
+    env = HostModule("env", [add])
+    instance = Instance(module, host_modules=[env])
+
+An exception raised inside a host function never crosses into the engine: the call traps, and the
+caller gets ``HostFunctionError`` carrying the exception's message (the original is ``__cause__``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from ._ffi import ffi, lib
+from .errors import TrapError, check
+from .types import FuncType, ValType
+from .values import NATIVE_TYPES, load, store
+
+# A user-level error result (category 1 in the top byte): makes the engine stop the call.
+_HOST_FAILED = {"Code": (1 << 24) | 1}
+_SUCCESS = {"Code": 0}
+
+
+class HostFunctionError(TrapError):
+    """A host function raised; the wasm call that reached it was stopped."""
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    name: str
+    signature: FuncType
+    callable: Callable[..., Any]
+
+
+def host_function(
+    params: Sequence[ValType | str] = (), results: Sequence[ValType | str] = (), *, name: str | None = None
+) -> Callable[[Callable[..., Any]], HostFunction]:
+    """Declare a Python function as a host function; it is called as ``fn(caller, *args)``."""
+
+    def wrap(fn: Callable[..., Any]) -> HostFunction:
+        signature = FuncType(tuple(map(ValType, params)), tuple(map(ValType, results)))
+        return HostFunction(name or fn.__name__, signature, fn)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class HostModule:
+    """A named set of host functions, linked into each instance that asks for it."""
+
+    name: str
+    functions: tuple[HostFunction, ...]
+
+    def __init__(self, name: str, functions: Iterable[HostFunction]) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "functions", tuple(functions))
+
+
+class Caller:
+    """What a host function sees of the calling instance: its memory. Valid during the call only.
+
+    No lock is taken here: the instance is busy in the call that reached us (possibly on the
+    engine's own thread while the calling thread holds the instance lock)."""
+
+    def __init__(self, frame: Any) -> None:
+        self._memory = lib.WasmEdge_CallingFrameGetMemoryInstance(frame, 0)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self._memory == ffi.NULL:
+            raise TrapError("the calling module has no memory")
+        buffer = ffi.new("uint8_t[]", max(length, 1))
+        check(lib.WasmEdge_MemoryInstanceGetData(self._memory, buffer, offset, length), f"cannot read {length} bytes at {offset}", TrapError)
+        return ffi.buffer(buffer, length)[:]
+
+    def write(self, offset: int, data: bytes) -> None:
+        if self._memory == ffi.NULL:
+            raise TrapError("the calling module has no memory")
+        check(lib.WasmEdge_MemoryInstanceSetData(self._memory, data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)
+
+
+class HostCallState:
+    """Per instance: the exception a host function raised during the current call, if any."""
+
+    def __init__(self) -> None:
+        self.pending: BaseException | None = None
+        self.function: str = ""
+
+    def take(self) -> tuple[BaseException, str] | None:
+        if self.pending is None:
+            return None
+        pending, self.pending = self.pending, None
+        return pending, self.function
+
+
+@ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
+def _trampoline(data: Any, frame: Any, params: Any, returns: Any) -> Any:
+    state, function = ffi.from_handle(data)
+    try:
+        args = [load(params[i], t) for i, t in enumerate(function.signature.params)]
+        result = function.callable(Caller(frame), *args)
+        results = function.signature.results
+        values = () if not results else (result,) if len(results) == 1 else tuple(result)
+        if len(values) != len(results):
+            raise TypeError(f"returned {len(values)} value(s), expected {len(results)}")
+        for i, (valtype, value) in enumerate(zip(results, values)):
+            store(returns[i], valtype, value, i)
+        return _SUCCESS
+    except BaseException as exc:  # noqa: BLE001 - nothing may unwind into the engine
+        state.pending, state.function = exc, function.name
+        return _HOST_FAILED
+
+
+def create_native(host: HostModule, state: HostCallState, keep_alive: list[Any]) -> Any:
+    """A native module instance exporting ``host``'s functions; the caller owns it."""
+    name = host.name.encode()
+    native = lib.WasmEdge_ModuleInstanceCreate(lib.WasmEdge_StringWrap(name, len(name)))
+    for function in host.functions:
+        params = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in function.signature.params] or 1)
+        results = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in function.signature.results] or 1)
+        functype = lib.WasmEdge_FunctionTypeCreate(
+            params, len(function.signature.params), results, len(function.signature.results)
+        )
+        handle = ffi.new_handle((state, function))
+        keep_alive.append(handle)
+        instance = lib.WasmEdge_FunctionInstanceCreate(functype, _trampoline, handle, 0)
+        lib.WasmEdge_FunctionTypeDelete(functype)
+        encoded = function.name.encode()
+        lib.WasmEdge_ModuleInstanceAddFunction(native, lib.WasmEdge_StringWrap(encoded, len(encoded)), instance)
+    return native
