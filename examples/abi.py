@@ -4,8 +4,9 @@ import sys
 from pathlib import Path
 
 from wasmedge_py import Instance, Module
-from wasmedge_py.plugin import SUPPORTED_ABI_MAJOR, format_abi_version
+from wasmedge_py.plugin import format_abi_version
 
+ABI_MAJOR = 1  # this host drives the v1 contract: process(i32) -> i32
 DEFAULT = Path(__file__).resolve().parent.parent / "cpp" / "plugin_abi.wasm"
 
 
@@ -13,8 +14,8 @@ def main(path: str) -> int:
     with Module.from_file(path) as module, Instance(module) as instance:
         version = instance.call("get_abi_version")
         print(f"Plugin ABI version: {format_abi_version(version)}")
-        if version // 10000 != SUPPORTED_ABI_MAJOR:
-            print(f"Unsupported ABI major version (this host speaks v{SUPPORTED_ABI_MAJOR})", file=sys.stderr)
+        if version // 10000 != ABI_MAJOR:
+            print(f"Unsupported ABI major version (this host speaks v{ABI_MAJOR})", file=sys.stderr)
             return 1
         if instance.call("init") != 0:
             print("init() failed", file=sys.stderr)

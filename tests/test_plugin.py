@@ -151,8 +151,8 @@ def test_simple_plugin_needs_no_lifecycle(simple_path):
 
 
 def test_incompatible_major_version_is_refused(wat):
-    with pytest.raises(w.PluginABIError, match=r"ABI version v2\.0\.0; this host supports v1\.x"):
-        load_plugin(lifecycle_plugin(wat, version=20000))
+    with pytest.raises(w.PluginABIError, match=r"ABI version v3\.0\.0; this host supports v1\.x and v2\.x"):
+        load_plugin(lifecycle_plugin(wat, version=30000))
     with pytest.raises(w.PluginABIError, match="v0.9.0"):
         load_plugin(lifecycle_plugin(wat, version=900))
 

@@ -119,9 +119,12 @@ def compile_module(
     if options is None:
         options = CompileOptions(optimization=optimization, interruptible=interruptible, cost_measuring=cost_measuring)
     wasm = bytes(wasm)
-    if not wasm:
-        raise LoadError("cannot compile an empty module", engine_message="unexpected end")
-    out = os.fsencode(os.fspath(out_path))
+    out_path = os.fspath(out_path)
+    parent = os.path.dirname(os.path.abspath(out_path))
+    if not os.path.isdir(parent):
+        # WasmEdge would report success here: its linker fails on stderr and writes nothing.
+        raise FileNotFoundError(errno.ENOENT, "output directory does not exist", parent)
+    out = os.fsencode(out_path)
     conf = options._native_config()
     try:
         compiler = lib.WasmEdge_CompilerCreate(conf)
@@ -134,6 +137,13 @@ def compile_module(
     finally:
         lib.WasmEdge_ConfigureDelete(conf)
     check(result, "cannot compile module", EngineError)
+    try:
+        with open(out_path, "rb") as file:
+            produced = file.read(4) == b"\x7fELF"
+    except OSError:
+        produced = False
+    if not produced:  # the linker's failures do not reach the result code
+        raise EngineError(f"cannot compile module: the compiler wrote no shared object to {out_path}")
 
 
 def default_cache_dir() -> Path:
@@ -189,7 +199,8 @@ class AotCache:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self._verified: dict[str, tuple[int, int, int, int]] = {}  # path -> (dev, ino, size, mtime_ns)
+        self._verified: dict[str, tuple[int, ...]] = {}  # path -> (dev, ino, size, mtime_ns, ctime_ns)
+        self.compiles = 0  # modules this object compiled (the rest were hits)
         self._ready = False
 
     # -- keys and paths ------------------------------------------------------------------------
@@ -226,6 +237,7 @@ class AotCache:
             if self._is_valid(path):  # another process compiled it while we waited
                 return path
             self._compile_into(wasm, options, path)
+            self.compiles += 1
         return path
 
     def clear(self) -> int:
@@ -234,7 +246,7 @@ class AotCache:
         if not self.directory.is_dir():
             return 0
         for entry in self.directory.iterdir():
-            if entry.suffix in (".so", ".json", ".lock", ".tmp"):
+            if entry.suffix in (".so", ".json", ".lock", ".tmp", ".o"):  # .o: the compiler's, if it was killed
                 try:
                     entry.unlink()
                     removed += 1
@@ -269,7 +281,8 @@ class AotCache:
             info = os.stat(name)
         except FileNotFoundError:
             return False
-        stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        # ctime: any write changes it, and unlike mtime it cannot be set back.
+        stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         if self._verified.get(name) == stamp:
             return True
         try:

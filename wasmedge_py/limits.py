@@ -6,6 +6,7 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     max_memory_pages = 32       # linear memory cap, 64 KiB pages
     max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
     fuel = 50_000_000           # instruction budget per call (costs ~1.4x speed in the interpreter)
+    max_output_bytes = 1048576  # ABI v2 output cap
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
 """
 
@@ -25,6 +26,7 @@ from .wasi import Wasi
 DEFAULT_TIMEOUT_MS = 1000
 DEFAULT_MAX_MEMORY_PAGES = 256  # 16 MiB
 DEFAULT_MAX_STACK_BYTES = 8 << 20
+DEFAULT_MAX_OUTPUT_BYTES = 16 << 20
 MANIFEST_NAME = "plugin.toml"
 
 
@@ -39,6 +41,7 @@ class PluginLimits:
     max_stack_bytes: int | None = DEFAULT_MAX_STACK_BYTES
     fuel: int | None = None
     wasi: Wasi | None = None
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 
     @property
     def timeout(self) -> float | None:
@@ -58,6 +61,7 @@ class PluginLimits:
             "max_stack_bytes": self.max_stack_bytes,
             "fuel": self.fuel,
             "wasi": self.wasi is not None,
+            "max_output_bytes": self.max_output_bytes,
         }
 
     def with_manifest(self, path: str | os.PathLike[str]) -> "PluginLimits":
@@ -88,7 +92,7 @@ def _positive_int(settings: dict[str, Any], key: str, *, allow_zero_as_none: boo
 
 
 def _parse(settings: dict[str, Any]) -> dict[str, Any]:
-    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi"}
+    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -101,6 +105,8 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
         if pages > 65536:
             raise ValueError("max_memory_pages must be at most 65536")
         changes["max_memory_pages"] = pages
+    if "max_output_bytes" in settings:
+        changes["max_output_bytes"] = _positive_int(settings, "max_output_bytes")
     if "wasi" in settings:
         changes["wasi"] = _parse_wasi(settings["wasi"])
     return changes

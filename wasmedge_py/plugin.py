@@ -1,9 +1,14 @@
-"""The plugin runtime (ABI v1): load a plugin into its own isolated instance and drive its
-lifecycle ``get_abi_version`` -> ``init`` -> ``process(x)``* -> ``cleanup``. See ABI.md."""
+"""The plugin runtime: load a plugin into its own isolated instance, negotiate its ABI version
+(v1: ``process(i32) -> i32``; v2: bytes in, bytes out) and drive its lifecycle
+``get_abi_version`` -> ``init`` -> ``process``* -> ``cleanup``. See ABI.md."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+from pathlib import Path
+from typing import Any, Sequence
 
 from .errors import (
     ExportNotFoundError,
@@ -11,16 +16,18 @@ from .errors import (
     PluginABIError,
     PluginClosedError,
     PluginCodeError,
+    PluginError,
     PluginLoadError,
     ValidationError,
     WasmEdgeError,
 )
+from .host import Caller, HostFunction, HostModule, host_function
 from .instance import Instance
 from .limits import PluginLimits
 from .module import Module
 from .types import FuncType, ValType
 
-SUPPORTED_ABI_MAJOR = 1
+SUPPORTED_ABI_MAJORS = (1, 2)
 
 ABI_ERROR_NAMES = {
     -1: "ABI_ERROR_NOT_INITIALIZED",
@@ -29,7 +36,7 @@ ABI_ERROR_NAMES = {
     -4: "ABI_ERROR_INTERNAL",
 }
 
-_I32 = ValType.I32
+_I32, _I64 = ValType.I32, ValType.I64
 # The signature each ABI export must have, when it is exported at all.
 ABI_SIGNATURES = {
     "process": FuncType((_I32,), (_I32,)),
@@ -38,7 +45,18 @@ ABI_SIGNATURES = {
     "get_abi_version": FuncType((), (_I32,)),
     "get_call_count": FuncType((), (_I32,)),
     "is_initialized": FuncType((), (_I32,)),
+    "alloc": FuncType((_I32,), (_I32,)),
+    "dealloc": FuncType((_I32, _I32), ()),
+    "process_bytes": FuncType((_I32, _I32), (_I64,)),
+    "get_error_message": FuncType((), (_I64,)),
 }
+V2_REQUIRED = ("alloc", "dealloc", "process_bytes")
+MAX_ERROR_MESSAGE = 4096
+_LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+
+
+class PluginOutputError(PluginError):
+    """A v2 plugin's output is not what was asked for (e.g. not JSON from ``call_json``)."""
 
 
 def error_code_name(code: int) -> str:
@@ -66,38 +84,63 @@ def load_module(path: str | os.PathLike[str], limits: PluginLimits | None = None
 
 
 def load_plugin(
-    path: str | os.PathLike[str], limits: PluginLimits | None = None, *, module: Module | None = None
+    path: str | os.PathLike[str],
+    limits: PluginLimits | None = None,
+    *,
+    module: Module | None = None,
+    host_functions: Sequence[HostFunction] = (),
 ) -> "Plugin":
     """Load, validate and instantiate the plugin at ``path`` in its own isolated instance.
 
-    Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading."""
+    Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading;
+    ``host_functions`` are offered to the plugin as ``env.<name>`` imports beside ``env.host_log``."""
     path = os.fspath(path)
     limits = limits or PluginLimits()
     owns_module = module is None
     if module is None:
         module = load_module(path, limits)
     try:
-        return Plugin(path, module, limits, owns_module=owns_module)
+        return Plugin(path, module, limits, owns_module=owns_module, host_functions=host_functions)
     except BaseException:
         if owns_module:
             module.close()
         raise
 
 
+def _host_log_for(logger: logging.Logger) -> HostFunction:
+    @host_function(params=[_I32, _I32, _I32], name="host_log")
+    def host_log(caller: Caller, level: int, ptr: int, length: int) -> None:
+        text = caller.read(ptr, min(max(length, 0), 65536)).decode("utf-8", "replace")
+        logger.log(_LOG_LEVELS.get(level, logging.INFO), "%s", text)
+
+    return host_log
+
+
 class Plugin:
     """One plugin in its own instance. Not thread-safe: use one Plugin per thread or request."""
 
-    def __init__(self, path: str, module: Module, limits: PluginLimits, *, owns_module: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        module: Module,
+        limits: PluginLimits,
+        *,
+        owns_module: bool = False,
+        host_functions: Sequence[HostFunction] = (),
+    ) -> None:
         self.path = path
+        self.name = Path(path).stem
         self.limits = limits
+        self.logger = logging.getLogger(f"wasmedge_py.plugin.{self.name}")
         exported = {e.name: e.type for e in module.exports if e.kind == "function"}
-        if "process" not in exported:
-            raise PluginABIError(f"plugin {path} does not export the required function process")
         for name, expected in ABI_SIGNATURES.items():
             if name in exported and exported[name] != expected:
                 raise PluginABIError(f"plugin {path}: export {name} has signature {exported[name]}, expected {expected}")
+        if "process" not in exported and "process_bytes" not in exported:
+            raise PluginABIError(f"plugin {path} does not export the required function process")
+        env = HostModule("env", [_host_log_for(self.logger), *host_functions])
         try:
-            self._instance = Instance(module, fuel=limits.fuel, wasi=limits.wasi)
+            self._instance = Instance(module, fuel=limits.fuel, wasi=limits.wasi, host_modules=[env])
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
         self._module = module if owns_module else None
@@ -106,22 +149,35 @@ class Plugin:
         self._calls = 0
         self._closed = False
         self.abi_version: str | None = None
-        if "get_abi_version" in self._exports:
-            self._check_abi_version()
-
-    def _check_abi_version(self) -> None:
+        self.abi_major = 1
         try:
-            encoded = self._instance.call("get_abi_version")
-        except WasmEdgeError as exc:
+            self._negotiate()
+        except BaseException:
             self.close()
-            raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
-        if encoded < 0 or encoded // 10000 != SUPPORTED_ABI_MAJOR:
-            self.close()
-            shown = format_abi_version(encoded) if encoded >= 0 else str(encoded)
-            raise PluginABIError(
-                f"plugin {self.path} reports ABI version {shown}; this host supports v{SUPPORTED_ABI_MAJOR}.x"
-            )
-        self.abi_version = format_abi_version(encoded)
+            raise
+
+    def _negotiate(self) -> None:
+        """Pick v1 or v2 from ``get_abi_version`` (absent means v1) and check the exports it needs."""
+        if "get_abi_version" in self._exports:
+            try:
+                encoded = self._instance.call("get_abi_version")
+            except WasmEdgeError as exc:
+                raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
+            if encoded < 0 or encoded // 10000 not in SUPPORTED_ABI_MAJORS:
+                shown = format_abi_version(encoded) if encoded >= 0 else str(encoded)
+                raise PluginABIError(f"plugin {self.path} reports ABI version {shown}; this host supports v1.x and v2.x")
+            self.abi_version = format_abi_version(encoded)
+            self.abi_major = encoded // 10000
+        if self.abi_major == 1 and "process" not in self._exports:
+            raise PluginABIError(f"plugin {self.path} does not export the required function process")
+        if self.abi_major == 2:
+            missing = [name for name in V2_REQUIRED if name not in self._exports]
+            if missing:
+                raise PluginABIError(f"plugin {self.path} speaks ABI v2 but does not export {', '.join(missing)}")
+            try:
+                self._memory = self._instance.memory()
+            except ExportNotFoundError:
+                raise PluginABIError(f"plugin {self.path} speaks ABI v2 but exports no memory") from None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -160,22 +216,60 @@ class Plugin:
 
     def execute(self, x: int) -> int:
         """Call ``process(x)``; a negative return is raised as ``PluginCodeError``."""
-        self._ensure_open()
-        if self.has_lifecycle and not self._initialized:
-            raise PluginCodeError(
-                "process() called before init(): error code -1: ABI_ERROR_NOT_INITIALIZED", -1, error_code_name(-1)
-            )
+        self._ready_for("process")
+        if "process" not in self._exports:
+            raise PluginABIError(f"plugin {self.path} speaks ABI v2 and exports no process(i32); use call_bytes")
         result = self._check_code("process", self._call_raw("process", x))
         self._calls += 1
         return result
 
+    def call_bytes(self, data: bytes) -> bytes:
+        """ABI v2: pass ``data`` to ``process_bytes`` and return its output (bounds-checked)."""
+        self._ready_for("process_bytes")
+        if self.abi_major != 2:
+            raise PluginABIError(f"plugin {self.path} speaks ABI v1: call_bytes needs an ABI v2 plugin")
+        data = bytes(data)
+        in_ptr = self._alloc(len(data)) if data else 0
+        try:
+            if data:
+                self._memory.write(in_ptr, data)
+            packed = self._call_raw("process_bytes", in_ptr, len(data))
+        finally:
+            if data:
+                self._dealloc_quietly(in_ptr, len(data))
+        if packed < 0:
+            message = self._error_message()
+            detail = f": {message}" if message else ""
+            raise PluginCodeError(
+                f"process_bytes() returned error code {packed}: {error_code_name(packed)}{detail}", packed, error_code_name(packed)
+            )
+        out_ptr, out_len = packed >> 32, packed & 0xFFFFFFFF
+        if out_len == 0:
+            self._calls += 1
+            return b""
+        try:
+            if out_len > self.limits.max_output_bytes:
+                raise PluginABIError(
+                    f"plugin {self.path} returned {out_len} bytes, over the output limit of {self.limits.max_output_bytes}"
+                )
+            self._check_bounds("process_bytes", out_ptr, out_len)
+            output = self._memory.read(out_ptr, out_len)
+        finally:
+            self._dealloc_quietly(out_ptr, out_len)
+        self._calls += 1
+        return output
+
+    def call_json(self, value: Any) -> Any:
+        """ABI v2 with JSON: ``value`` goes in as JSON text, the output is parsed as JSON."""
+        output = self.call_bytes(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        try:
+            return json.loads(output.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PluginOutputError(f"plugin {self.path} returned output that is not valid JSON: {exc}") from None
+
     def cleanup(self) -> None:
         """Release the plugin's state; it can be initialised again afterwards."""
-        self._ensure_open()
-        if self.has_lifecycle and not self._initialized:
-            raise PluginCodeError(
-                "cleanup() called before init(): error code -1: ABI_ERROR_NOT_INITIALIZED", -1, error_code_name(-1)
-            )
+        self._ready_for("cleanup")
         try:
             if "cleanup" in self._exports:
                 self._check_code("cleanup", self._call_raw("cleanup"))
@@ -202,6 +296,48 @@ class Plugin:
         return f"<Plugin {self.path} abi={self.abi_version} {'closed' if self._closed else 'open'}>"
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _ready_for(self, name: str) -> None:
+        self._ensure_open()
+        if self.has_lifecycle and not self._initialized:
+            raise PluginCodeError(
+                f"{name}() called before init(): error code -1: ABI_ERROR_NOT_INITIALIZED", -1, error_code_name(-1)
+            )
+
+    def _check_bounds(self, what: str, ptr: int, length: int) -> None:
+        if ptr <= 0 or ptr + length > self._memory.size:
+            raise PluginABIError(
+                f"plugin {self.path}: {what} returned a buffer outside its memory "
+                f"(ptr={ptr}, len={length}, memory={self._memory.size} bytes)"
+            )
+
+    def _alloc(self, size: int) -> int:
+        ptr = self._call_raw("alloc", size) & 0xFFFFFFFF
+        if ptr == 0:
+            raise PluginCodeError(f"alloc({size}) failed in plugin {self.path}: error code -4: ABI_ERROR_INTERNAL", -4, error_code_name(-4))
+        self._check_bounds("alloc", ptr, size)
+        return ptr
+
+    def _dealloc_quietly(self, ptr: int, size: int) -> None:
+        """Free a buffer; a failure here must not hide the error that brought us here."""
+        try:
+            self._call_raw("dealloc", ptr, size)
+        except WasmEdgeError as exc:
+            self.logger.warning("dealloc(%d, %d) failed: %s", ptr, size, exc)
+
+    def _error_message(self) -> str:
+        if "get_error_message" not in self._exports:
+            return ""
+        try:
+            packed = self._call_raw("get_error_message")
+            ptr, length = packed >> 32, packed & 0xFFFFFFFF
+            if packed <= 0 or length == 0:
+                return ""
+            length = min(length, MAX_ERROR_MESSAGE)
+            self._check_bounds("get_error_message", ptr, length)
+            return self._memory.read(ptr, length).decode("utf-8", "replace")
+        except WasmEdgeError as exc:
+            return f"(no message: {exc})"
 
     def _ensure_open(self) -> None:
         if self._closed:

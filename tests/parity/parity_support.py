@@ -39,37 +39,39 @@ class Tool:
 
 class CompiledWat:
     """Every ``tests/wat/*.wat`` compiled with wat2wasm into one temporary directory, on first use
-    (so that a missing wat2wasm fails the test using it). ``wasm["parity_int"]`` is the path of
-    ``tests/wat/parity_int.wat`` compiled."""
+    (so that a missing wat2wasm fails the test using it, rather than erroring in a fixture).
+    ``wasm["parity_int"]`` is the path of ``tests/wat/parity_int.wat`` compiled. A file wat2wasm
+    rejects fails only the tests that use it."""
 
     def __init__(self, wat2wasm: Tool, out_dir: Path) -> None:
         self._wat2wasm = wat2wasm
         self._out_dir = out_dir
-        self._paths: dict[str, Path] | None = None
+        self._paths: dict[str, Path | str] | None = None  # a str is wat2wasm's complaint
 
-    def _compile_all(self) -> dict[str, Path]:
+    def _compile_all(self) -> dict[str, Path | str]:
         wat2wasm = self._wat2wasm.path
-        paths = {}
+        paths: dict[str, Path | str] = {}
         for source in sorted(WAT_DIR.glob("*.wat")):
             target = self._out_dir / f"{source.stem}.wasm"
             done = subprocess.run([wat2wasm, str(source), "-o", str(target)], capture_output=True, text=True)
-            if done.returncode != 0:
-                pytest.fail(f"wat2wasm rejected {source.name}:\n{done.stderr}", pytrace=False)
-            paths[source.stem] = target
+            paths[source.stem] = target if done.returncode == 0 else f"wat2wasm rejected {source.name}:\n{done.stderr}"
         return paths
 
     def __getitem__(self, stem: str) -> Path:
         if self._paths is None:
             self._paths = self._compile_all()
-        if stem not in self._paths:
-            pytest.fail(f"no tests/wat/{stem}.wat", pytrace=False)
-        return self._paths[stem]
+        path = self._paths.get(stem, f"no tests/wat/{stem}.wat")
+        if isinstance(path, str):
+            pytest.fail(path, pytrace=False)
+        return path
 
 
 def wasmedge_py_command() -> list[str]:
     """The installed console script next to this interpreter, else the module itself."""
     script = Path(sys.executable).with_name("wasmedge-py")
-    return [str(script)] if script.is_file() and os.access(script, os.X_OK) else [sys.executable, "-m", "wasmedge_py.cli"]
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "wasmedge_py.cli"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+/* The C floor for `make bench`: the same work as the Python binding, straight against the WasmEdge
+ * C API, so the difference is what Python + cffi add.
+ *
+ *   c_floor MODULE WARM_CALLS LIFECYCLES REPEATS
+ *
+ * MODULE is a plugin (.wasm, interpreted; or an AOT .so). Prints two lines, each the best of
+ * REPEATS runs:
+ *   warm NS        one process(21) on a ready instance (WasmEdge_ExecutorInvoke)
+ *   lifecycle NS   store + executor + instantiate (from the already validated module) + find the
+ *                  functions + init + process(21) + cleanup + delete everything
+ * Built by bench/run.py: gcc -O2 c_floor.c -lwasmedge. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <wasmedge/wasmedge.h>
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static void check(WasmEdge_Result res, const char *what) {
+    if (!WasmEdge_ResultOK(res)) {
+        fprintf(stderr, "c_floor: %s failed: %s\n", what, WasmEdge_ResultGetMessage(res));
+        exit(1);
+    }
+}
+
+static const WasmEdge_FunctionInstanceContext *find(const WasmEdge_ModuleInstanceContext *inst, const char *name) {
+    WasmEdge_String s = WasmEdge_StringCreateByCString(name);
+    const WasmEdge_FunctionInstanceContext *f = WasmEdge_ModuleInstanceFindFunction(inst, s);
+    WasmEdge_StringDelete(s);
+    if (!f) {
+        fprintf(stderr, "c_floor: no export %s\n", name);
+        exit(1);
+    }
+    return f;
+}
+
+static int call0(WasmEdge_ExecutorContext *exec, const WasmEdge_FunctionInstanceContext *f) {
+    WasmEdge_Value ret;
+    check(WasmEdge_ExecutorInvoke(exec, f, NULL, 0, &ret, 1), "call");
+    return WasmEdge_ValueGetI32(ret);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: c_floor MODULE WARM_CALLS LIFECYCLES REPEATS\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    long warm_calls = atol(argv[2]), lifecycles = atol(argv[3]), repeats = atol(argv[4]);
+
+    WasmEdge_LogOff();
+    WasmEdge_ConfigureContext *conf = WasmEdge_ConfigureCreate();
+    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
+    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
+    WasmEdge_ASTModuleContext *ast = NULL;
+    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
+    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
+
+    /* Warm calls on one ready instance. */
+    WasmEdge_StoreContext *store = WasmEdge_StoreCreate();
+    WasmEdge_ExecutorContext *exec = WasmEdge_ExecutorCreate(conf, NULL);
+    WasmEdge_ModuleInstanceContext *inst = NULL;
+    check(WasmEdge_ExecutorInstantiate(exec, &inst, store, ast), "instantiate");
+    const WasmEdge_FunctionInstanceContext *process = find(inst, "process");
+    if (call0(exec, find(inst, "init")) != 0) {
+        fprintf(stderr, "c_floor: init failed\n");
+        return 1;
+    }
+    double best_warm = -1;
+    for (long r = 0; r < repeats; r++) {
+        WasmEdge_Value param, ret;
+        double start = now_ns();
+        for (long i = 0; i < warm_calls; i++) {
+            param = WasmEdge_ValueGenI32(21);
+            check(WasmEdge_ExecutorInvoke(exec, process, &param, 1, &ret, 1), "process");
+            if (WasmEdge_ValueGetI32(ret) != 43) {
+                fprintf(stderr, "c_floor: process(21) = %d\n", WasmEdge_ValueGetI32(ret));
+                return 1;
+            }
+        }
+        double per = (now_ns() - start) / warm_calls;
+        if (best_warm < 0 || per < best_warm) best_warm = per;
+    }
+    WasmEdge_ModuleInstanceDelete(inst);
+    WasmEdge_ExecutorDelete(exec);
+    WasmEdge_StoreDelete(store);
+
+    /* Isolated lifecycles from the cached, validated module. */
+    double best_cycle = -1;
+    for (long r = 0; r < repeats; r++) {
+        double start = now_ns();
+        for (long i = 0; i < lifecycles; i++) {
+            store = WasmEdge_StoreCreate();
+            exec = WasmEdge_ExecutorCreate(conf, NULL);
+            inst = NULL;
+            check(WasmEdge_ExecutorInstantiate(exec, &inst, store, ast), "instantiate");
+            WasmEdge_Value param = WasmEdge_ValueGenI32(21), ret;
+            int ok = call0(exec, find(inst, "init")) == 0;
+            check(WasmEdge_ExecutorInvoke(exec, find(inst, "process"), &param, 1, &ret, 1), "process");
+            ok = ok && WasmEdge_ValueGetI32(ret) == 43;
+            ok = ok && call0(exec, find(inst, "cleanup")) == 0;
+            WasmEdge_ModuleInstanceDelete(inst);
+            WasmEdge_ExecutorDelete(exec);
+            WasmEdge_StoreDelete(store);
+            if (!ok) {
+                fprintf(stderr, "c_floor: lifecycle gave wrong results\n");
+                return 1;
+            }
+        }
+        double per = (now_ns() - start) / lifecycles;
+        if (best_cycle < 0 || per < best_cycle) best_cycle = per;
+    }
+
+    printf("warm %.1f\nlifecycle %.1f\n", best_warm, best_cycle);
+    WasmEdge_ASTModuleDelete(ast);
+    WasmEdge_ValidatorDelete(validator);
+    WasmEdge_LoaderDelete(loader);
+    WasmEdge_ConfigureDelete(conf);
+    return 0;
+}

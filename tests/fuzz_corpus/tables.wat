@@ -1,0 +1,15 @@
+;; Fuzzing seed: tables that grow at run time. Only the child-process harness (bench/fuzz.py)
+;; uses it: growing a table by a huge delta aborts the process inside WasmEdge 0.14.1.
+(module
+  (table $t 2 funcref)
+  (table $e 1 externref)
+  (elem (table $t) (i32.const 0) func $id)
+  (func $id (param i32) (result i32) (local.get 0))
+  (func (export "grow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0)))
+  (func (export "grow_extern") (param i32) (result i32) (table.grow $e (ref.null extern) (local.get 0)))
+  (func (export "fill") (param i32 i32) (result i32)
+    (table.fill $t (local.get 0) (ref.func $id) (local.get 1)) (table.size $t))
+  (func (export "call") (param i32 i32) (result i32)
+    (call_indirect $t (param i32) (result i32) (local.get 1) (local.get 0)))
+  (func (export "process") (param i32) (result i32) (table.size $t))
+)
