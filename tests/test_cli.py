@@ -23,6 +23,8 @@ def test_run_prints_results(built_plugins):
 def test_inspect_lists_exports_with_signatures(built_plugins):
     done = cli("inspect", built_plugins / "cpp" / "plugin_abi.wasm")
     assert done.returncode == 0
+    assert "abi: v1.0.0, major 1" in done.stdout.splitlines()
+    assert "  memory: 2 pages initial (128 KiB), maximum none" in done.stdout.splitlines()
     assert "  function process: (i32) -> (i32)" in done.stdout.splitlines()
     assert "  function get_abi_version: () -> (i32)" in done.stdout.splitlines()
 

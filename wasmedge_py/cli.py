@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import struct
 import sys
 from typing import Sequence
@@ -15,6 +16,7 @@ from .config import Config
 from .errors import ArgumentError, WasmEdgeError
 from .instance import Instance
 from .module import Module
+from .plugin import load_plugin
 from .types import ValType
 
 
@@ -75,12 +77,29 @@ def run(path: str, function_name: str, arguments: Sequence[str], config: Config)
         return [format_value(v, t) for v, t in zip(flat, results)]
 
 
+def _abi_line(path: str) -> str:
+    """The ABI a plugin speaks, found the way the host finds it (by instantiating it)."""
+    try:
+        with load_plugin(path) as plugin:
+            version = plugin.abi_version or "v1 (no get_abi_version)"
+            return f"abi: {version}, major {plugin.abi_major}"
+    except WasmEdgeError as exc:
+        return f"abi: not a loadable plugin ({exc})"
+
+
 def inspect(path: str, config: Config) -> list[str]:
     with Module.from_file(path, config) as module:
-        lines = [f"module {path}", "imports:"]
+        lines = [f"module {path}", _abi_line(path), "imports:"]
         lines += [f"  {item}" for item in module.imports] or ["  (none)"]
         lines.append("exports:")
         lines += [f"  {item}" for item in module.exports] or ["  (none)"]
+        memories = [m for m in (*module.imports, *module.exports) if m.kind == "memory"]
+        lines.append("memories:")
+        lines += [
+            f"  {'imported ' if hasattr(m, 'module') else ''}{m.name}: {m.type.limits.min} pages initial "
+            f"({m.type.limits.min * 64} KiB), maximum {m.type.limits.max if m.type.limits.max is not None else 'none'}"
+            for m in memories
+        ] or ["  (none)"]
         return lines
 
 
@@ -110,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WasmEdgeError, ValueError) as exc:
         print(f"wasmedge-py: error: {exc}", file=sys.stderr)
         return 1
-    for line in lines:
-        print(line)
+    try:
+        if lines:
+            print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
