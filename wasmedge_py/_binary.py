@@ -25,27 +25,22 @@ class Reader:
         self.pos += 1
         return value
 
-    def u32(self) -> int:
+    def _leb128(self, signed: bool) -> int:
         result = shift = 0
         while True:
             b = self.byte()
             result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                return result
-            if shift > 63:
-                raise UnsupportedModule("LEB128 too long")
-
-    def signed(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result - (1 << shift) if b & 0x40 else result
+                return result - (1 << shift) if signed and b & 0x40 else result
             if shift > 70:
                 raise UnsupportedModule("LEB128 too long")
+
+    def u32(self) -> int:
+        return self._leb128(signed=False)
+
+    def signed(self) -> int:
+        return self._leb128(signed=True)
 
     def take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
