@@ -298,3 +298,17 @@ def test_clear_removes_entries(wat, cache):
     assert cache.get(wasm) is None
     cache.get_or_compile(wasm)
     assert cache.compiles == 2
+
+
+def test_leftovers_of_a_killed_compile_are_swept(wat, cache):
+    wasm = wat(source=SPIN).read_bytes()
+    key = cache.key(wasm)
+    cache.directory.mkdir(parents=True, mode=0o700)
+    leftovers = [cache.directory / f".{key}.k1ll3d.so.tmp", cache.directory / f".{key}.k1ll3d.so.0123456789.o"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a file")
+    unrelated = cache.directory / ".other.tmp"
+    unrelated.write_bytes(b"")
+    cache.get_or_compile(wasm)
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert unrelated.exists()

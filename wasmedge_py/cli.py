@@ -5,9 +5,7 @@ Every failure is one line on stderr and a non-zero exit: never a Python tracebac
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import struct
 import sys
 from typing import Sequence
 
@@ -17,48 +15,7 @@ from .errors import ArgumentError, WasmEdgeError
 from .instance import Instance
 from .module import Module
 from .plugin import load_plugin
-from .types import ValType
-
-
-def _f32(x: float) -> float:
-    try:
-        return struct.unpack("<f", struct.pack("<f", x))[0]
-    except OverflowError:
-        return math.copysign(math.inf, x)
-
-
-def _shortest_f32_text(x: float) -> str:
-    """The shortest decimal that reads back as the same f32, as a Python float's repr."""
-    for digits in range(1, 10):
-        text = f"{x:.{digits - 1}e}"
-        if _f32(float(text)) == x:
-            return repr(float(text))
-    return repr(x)
-
-
-def format_value(value: int | float, valtype: ValType) -> str:
-    """Print a result the way the ``wasmedge`` CLI does: integers as unsigned, floats in their
-    shortest round-trip form without a trailing ``.0``, NaN with its sign."""
-    if valtype is ValType.I32:
-        return str(value & 0xFFFFFFFF)
-    if valtype is ValType.I64:
-        return str(value & 0xFFFFFFFFFFFFFFFF)
-    if math.isnan(value):
-        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
-    if math.isinf(value):
-        return "-inf" if value < 0 else "inf"
-    text = _shortest_f32_text(value) if valtype is ValType.F32 else repr(value)
-    return text[:-2] if text.endswith(".0") else text
-
-
-def parse_argument(text: str, valtype: ValType, position: int) -> int | float:
-    try:
-        if valtype in (ValType.I32, ValType.I64):
-            return int(text, 10)
-        is_hex = text.lstrip("+-").lower().startswith("0x")
-        return float.fromhex(text) if is_hex else float(text)
-    except ValueError:
-        raise ArgumentError(f"argument {position} ({text!r}) is not a valid {valtype}") from None
+from .textvalues import format_value, parse_argument
 
 
 def run(path: str, function_name: str, arguments: Sequence[str], config: Config) -> list[str]:

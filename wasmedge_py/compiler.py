@@ -97,8 +97,12 @@ class CompileOptions:
         return conf
 
 
+_VERSION = ffi.string(lib.WasmEdge_VersionGet()).decode()
+
+
 def wasmedge_version() -> str:
-    return ffi.string(lib.WasmEdge_VersionGet()).decode()
+    """The loaded libwasmedge's version (part of every cache key)."""
+    return _VERSION
 
 
 def compile_module(
@@ -302,6 +306,10 @@ class AotCache:
         return True
 
     def _compile_into(self, wasm: bytes, options: CompileOptions, path: Path) -> None:
+        # We hold this key's lock, so any temporary file of this key (ours, or the compiler's own
+        # .o) was left by a process killed while compiling.
+        for stale in self.directory.glob(f".{path.stem}.*"):
+            _unlink_quietly(str(stale))
         # Never rewrite the old file in place: a process that has it dlopen()ed would crash (SIGBUS).
         temp = self._temp_name(path, ".so")
         try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._ffi import ffi, lib
 from .errors import ArgumentError, ClosedError
-from .types import FuncType
-from .values import load, store
+from .types import FuncType, ValType
+from .values import NATIVE_TYPES, decoder, encoder
 
 if TYPE_CHECKING:
     from .instance import Instance
@@ -15,37 +15,48 @@ if TYPE_CHECKING:
 
 class Function:
     """A view of one export of an Instance; it owns no handle, so it is valid while the instance is
-    open. Parameter and result arrays are allocated once and reused by every call."""
+    open. Parameter and result arrays, their value types and the converters for the signature are
+    set up once, so a call only converts values and invokes."""
 
     def __init__(self, instance: "Instance", name: str, native: Any, signature: FuncType) -> None:
         self.instance = instance
         self.name = name
         self.signature = signature
         self._native = native
-        self._params = ffi.new("WasmEdge_Value[]", max(len(signature.params), 1))
-        self._results = ffi.new("WasmEdge_Value[]", max(len(signature.results), 1))
+        self._n_params, self._n_results = len(signature.params), len(signature.results)
+        self._params = ffi.new("WasmEdge_Value[]", max(self._n_params, 1))
+        self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
+        # Unsupported types (v128, references) are reported when called, not when looked up.
+        self._encoders = [_converter(encoder, t) for t in signature.params]
+        self._decoders = [_converter(decoder, t) for t in signature.results]
+        for slot, valtype in zip(self._params, signature.params):
+            if valtype in NATIVE_TYPES:
+                slot.Type = NATIVE_TYPES[valtype]
+        self._param_words = [self._params[i].Value.Words for i in range(self._n_params)]
+        self._result_values = [self._results[i].Value for i in range(self._n_results)]
 
     def __call__(self, *args: int | float, timeout: float | None = None) -> Any:
         """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
 
         With ``timeout`` (seconds) the engine itself stops a call that runs longer, raising
         ``Interrupted``; the instance stays usable afterwards."""
-        params, results = self.signature.params, self.signature.results
-        if len(args) != len(params):
-            raise ArgumentError(f"{self.name}{self.signature} takes {len(params)} argument(s), got {len(args)}")
+        if len(args) != self._n_params:
+            raise ArgumentError(f"{self.name}{self.signature} takes {self._n_params} argument(s), got {len(args)}")
         instance = self.instance
         with instance.lock:
-            if instance.closed:
+            if instance._owned.closed:
                 raise ClosedError(f"instance is closed; cannot call {self.name}")
-            for position, (valtype, value) in enumerate(zip(params, args)):
-                store(self._params[position], valtype, value, position)
+            position = 0
+            for words, encode, value in zip(self._param_words, self._encoders, args):
+                words[0] = encode(value, position)  # the high word stays 0
+                position += 1
             result = self._invoke(timeout)
-            if result.Code != 0:
+            if result.Code:
                 instance._raise_call_error(result, self.name, timeout)
-            values = [load(self._results[i], valtype) for i, valtype in enumerate(results)]
-        if not values:
-            return None
-        return values[0] if len(values) == 1 else tuple(values)
+            if self._n_results == 1:
+                return self._decoders[0](self._result_values[0])
+            values = tuple(decode(value) for decode, value in zip(self._decoders, self._result_values))
+        return values or None
 
     def _invoke(self, timeout: float | None = None) -> Any:
         """Run the call on the arguments already stored; returns the raw ``WasmEdge_Result``."""
@@ -77,3 +88,15 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function {self.name}{self.signature}>"
+
+
+def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Callable:
+    try:
+        return lookup(valtype)
+    except ArgumentError as exc:
+        message = str(exc)
+
+        def unsupported(*_: object) -> Any:
+            raise ArgumentError(message)
+
+        return unsupported

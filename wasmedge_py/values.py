@@ -1,10 +1,14 @@
-"""Python values <-> ``WasmEdge_Value``: range checks, signedness and float bit patterns."""
+"""Python values <-> ``WasmEdge_Value``: range checks, signedness and float bit patterns.
+
+Each value type has an *encoder* (Python value -> the 64 low bits of the slot) and a *decoder*
+(slot -> Python value). ``Function`` looks them up once per signature, so a call does no
+type dispatch of its own."""
 
 from __future__ import annotations
 
 import math
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from ._ffi import lib
 from .errors import ArgumentError, ValueRangeError
@@ -17,50 +21,82 @@ NATIVE_TYPES = {
     ValType.F64: lib.WasmEdge_ValTypeGenF64(),
 }
 
-# Integers may be given signed or unsigned (the bit pattern is what WebAssembly sees).
-_INT_RANGES = {ValType.I32: (-(2**31), 2**32 - 1), ValType.I64: (-(2**63), 2**64 - 1)}
-_MASKS = {ValType.I32: 0xFFFFFFFF, ValType.I64: 0xFFFFFFFFFFFFFFFF}
+_pack_f, _unpack_f = struct.Struct("<f").pack, struct.Struct("<f").unpack
+_pack_d, _unpack_d = struct.Struct("<d").pack, struct.Struct("<d").unpack
+_u32_from, _u64_from = struct.Struct("<I").unpack, struct.Struct("<Q").unpack
 
 
-def _f32_bits(x: float) -> int:
+def _integer(valtype: str, low: int, high: int, mask: int) -> Callable[[object, int], int]:
+    # Integers may be given signed or unsigned: the bit pattern is what WebAssembly sees.
+    def encode(value: object, position: int) -> int:
+        if type(value) is not int:  # fast path first; bool and int subclasses below
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ArgumentError(f"argument {position} must be an int for {valtype}, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise ValueRangeError(f"argument {position} = {value} is out of range for {valtype}")
+        return value & mask
+
+    return encode
+
+
+def _as_float(value: object, position: int, valtype: str) -> float:
+    if type(value) is float:
+        return value
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ArgumentError(f"argument {position} must be a float for {valtype}, not {type(value).__name__}")
+    return float(value)
+
+
+def _encode_f32(value: object, position: int) -> int:
+    x = _as_float(value, position, "f32")
     try:
-        return struct.unpack("<I", struct.pack("<f", x))[0]
-    except OverflowError:  # finite but beyond f32: round to infinity as the engine's conversion does
-        return struct.unpack("<I", struct.pack("<f", math.copysign(math.inf, x)))[0]
+        return _u32_from(_pack_f(x))[0]
+    except OverflowError:  # finite but beyond f32: rounds to infinity, as the engine's conversion does
+        return _u32_from(_pack_f(math.copysign(math.inf, x)))[0]
 
 
-def _f64_bits(x: float) -> int:
-    return struct.unpack("<Q", struct.pack("<d", x))[0]
+def _encode_f64(value: object, position: int) -> int:
+    return _u64_from(_pack_d(_as_float(value, position, "f64")))[0]
+
+
+ENCODERS: dict[ValType, Callable[[object, int], int]] = {
+    ValType.I32: _integer("i32", -(2**31), 2**32 - 1, 0xFFFFFFFF),
+    ValType.I64: _integer("i64", -(2**63), 2**64 - 1, 0xFFFFFFFFFFFFFFFF),
+    ValType.F32: _encode_f32,
+    ValType.F64: _encode_f64,
+}
+
+# Decoders read the slot's ``Value`` union; integers come back signed.
+DECODERS: dict[ValType, Callable[[Any], int | float]] = {
+    ValType.I32: lambda value: value.I32,
+    ValType.I64: lambda value: value.I64,
+    ValType.F32: lambda value: _unpack_f(struct.pack("<I", value.Words[0] & 0xFFFFFFFF))[0],
+    ValType.F64: lambda value: _unpack_d(struct.pack("<Q", value.Words[0]))[0],
+}
+
+
+def _supported(valtype: ValType, table: dict) -> Callable:
+    try:
+        return table[valtype]
+    except KeyError:
+        raise ArgumentError(f"{valtype} values are not supported") from None
+
+
+def encoder(valtype: ValType) -> Callable[[object, int], int]:
+    return _supported(valtype, ENCODERS)
+
+
+def decoder(valtype: ValType) -> Callable[[Any], int | float]:
+    return _supported(valtype, DECODERS)
 
 
 def store(slot: Any, valtype: ValType, value: object, position: int) -> None:
     """Write ``value`` into the ``WasmEdge_Value`` ``slot`` as ``valtype``."""
-    if valtype in _INT_RANGES:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArgumentError(f"argument {position} must be an int for {valtype}, not {type(value).__name__}")
-        low, high = _INT_RANGES[valtype]
-        if not low <= value <= high:
-            raise ValueRangeError(f"argument {position} = {value} is out of range for {valtype}")
-        bits = value & _MASKS[valtype]
-    elif valtype in (ValType.F32, ValType.F64):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ArgumentError(f"argument {position} must be a float for {valtype}, not {type(value).__name__}")
-        bits = _f32_bits(float(value)) if valtype is ValType.F32 else _f64_bits(float(value))
-    else:
-        raise ArgumentError(f"argument {position}: {valtype} values are not supported")
-    slot.Value.Words[0] = bits
+    slot.Value.Words[0] = encoder(valtype)(value, position)
     slot.Value.Words[1] = 0
     slot.Type = NATIVE_TYPES[valtype]
 
 
 def load(slot: Any, valtype: ValType) -> int | float:
-    """Read a ``WasmEdge_Value`` of ``valtype``; integers come back signed."""
-    if valtype is ValType.I32:
-        return slot.Value.I32
-    if valtype is ValType.I64:
-        return slot.Value.I64
-    if valtype is ValType.F32:
-        return struct.unpack("<f", struct.pack("<I", slot.Value.Words[0] & 0xFFFFFFFF))[0]
-    if valtype is ValType.F64:
-        return struct.unpack("<d", struct.pack("<Q", slot.Value.Words[0]))[0]
-    raise ArgumentError(f"{valtype} results are not supported")
+    """Read a ``WasmEdge_Value`` of ``valtype``."""
+    return decoder(valtype)(slot.Value)
