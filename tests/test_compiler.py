@@ -65,7 +65,7 @@ def test_aot_gives_the_interpreters_results(wat, cache):
         expected, expected_traps = _run_calls(interpreted), _trap_messages(interpreted)
     path = cache.get_or_compile(wasm)
     assert path.read_bytes()[:4] == b"\x7fELF"
-    with w.Module.from_file(path) as compiled:
+    with w.Module.from_compiled(path) as compiled:
         assert [e.name for e in compiled.exports] == [e.name for e in w.Module.from_bytes(wasm).exports]
         results = _run_calls(compiled)
         traps = _trap_messages(compiled)
@@ -80,7 +80,7 @@ def test_compute_heavy_function_is_faster_compiled(wat, cache):
         started = time.perf_counter()
         expected = instance.call("fib", 24)
         interpreted = time.perf_counter() - started
-    with w.Module.from_file(cache.get_or_compile(wasm)) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(cache.get_or_compile(wasm)) as module, w.Instance(module) as instance:
         instance.call("fib", 10)  # first call maps the code
         started = time.perf_counter()
         assert instance.call("fib", 24) == expected == 46368
@@ -91,13 +91,13 @@ def test_compute_heavy_function_is_faster_compiled(wat, cache):
 def test_compile_module_writes_a_loadable_shared_object(wat, tmp_path):
     out = tmp_path / "spin.so"
     compile_module(wat(source=SPIN).read_bytes(), out, optimization="O1")
-    with w.Module.from_file(out) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(out) as module, w.Instance(module) as instance:
         assert instance.call("count", 1000) == 1000
 
 
 def test_force_interpreter_runs_the_embedded_wasm(wat, cache):
     path = cache.get_or_compile(wat(source=SPIN).read_bytes())
-    with w.Module.from_file(path, w.Config(force_interpreter=True)) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(path, w.Config(force_interpreter=True)) as module, w.Instance(module) as instance:
         assert instance.call("fib", 15) == 610
 
 
@@ -163,7 +163,7 @@ def test_damaged_entry_is_detected_and_rebuilt(wat, cache, damage):
     assert fresh.get_or_compile(wasm) == path
     assert fresh.compiles == 1
     assert path.read_bytes() == good
-    with w.Module.from_file(path) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(path) as module, w.Instance(module) as instance:
         assert instance.call("fib", 20) == 6765
     assert sorted(p.suffix for p in cache.directory.iterdir()) == [".json", ".lock", ".so"]
 
@@ -172,7 +172,7 @@ def _compile_in_child(directory: str, wasm: bytes, barrier, results) -> None:
     cache = AotCache(directory)
     barrier.wait()
     path = cache.get_or_compile(wasm)
-    with w.Module.from_file(path) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(path) as module, w.Instance(module) as instance:
         value = instance.call("fib", 20)
     results.put((str(path), cache.compiles, value))
 
@@ -231,7 +231,7 @@ def test_missing_output_directory_is_an_os_error(wat, tmp_path):
 @pytest.mark.timeout(30)
 def test_timeout_stops_a_runaway_loop_in_compiled_code(wat, cache):
     path = cache.get_or_compile(wat(source=SPIN).read_bytes())  # interruptible by default
-    with w.Module.from_file(path) as module, w.Instance(module) as instance:
+    with w.Module.from_compiled(path) as module, w.Instance(module) as instance:
         started = time.perf_counter()
         with pytest.raises(w.Interrupted, match="timed out after 200 ms"):
             instance.function("spin")(timeout=0.2)

@@ -22,9 +22,14 @@ def test_exports_carry_full_signatures(wat):
     assert exports["swap"].type == FuncType((I32, F64), (F64, I32))
     assert exports["store"].type == FuncType((I32, I32), ())
     assert exports["memory"].type == MemoryType(Limits(1, 4))
-    assert exports["table"].kind == "table" and exports["table"].type.limits == Limits(2, None)
+    assert exports["table"].kind == "table" and exports["table"].type.limits == Limits(2, 1 << 20)  # sandbox cap
     assert exports["answer"].kind == "global" and exports["answer"].type.content is I64
     assert not exports["answer"].type.mutable
+
+
+def test_unsandboxed_module_keeps_its_table_unbounded(wat):
+    with w.Module.from_file(wat("unit_basics"), sandbox=False) as module:
+        assert {e.name: e for e in module.exports}["table"].type.limits == Limits(2, None)
 
 
 def test_imports_carry_module_name_and_type(wat):

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._binary import memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
-from .errors import EngineError, LoadError, check
-from .module import Module
-from .stack_guard import UnsupportedModule, guard_stack, slots_for_bytes
+from .errors import CompileError, check
+from .module import Module, sandboxed
 
 CACHE_ENV = "WASMEDGE_PY_CACHE_DIR"
 CACHE_FORMAT = "wasmedge-py-aot-1"  # bump when the key or sidecar layout changes
@@ -140,14 +140,14 @@ def compile_module(
             lib.WasmEdge_CompilerDelete(compiler)
     finally:
         lib.WasmEdge_ConfigureDelete(conf)
-    check(result, "cannot compile module", EngineError)
+    check(result, "cannot compile module", CompileError)
     try:
         with open(out_path, "rb") as file:
             produced = file.read(4) == b"\x7fELF"
     except OSError:
         produced = False
     if not produced:  # the linker's failures do not reach the result code
-        raise EngineError(f"cannot compile module: the compiler wrote no shared object to {out_path}")
+        raise CompileError(f"cannot compile module: the compiler wrote no shared object to {out_path}")
 
 
 def default_cache_dir() -> Path:
@@ -438,20 +438,8 @@ def load_aot(
         )
     if options.instruction_counting and not config.wants_statistics:
         raise ValueError("code compiled with instruction_counting needs a Config with statistics (instruction_counting=True)")
-    wasm = bytes(wasm)
-    slots = None
-    if max_stack_bytes is not None:
-        # Let the engine reject malformed bytes with its own message before we rewrite them.
-        Module.from_bytes(wasm, config, validate=False, source=source).close()
-        slots = slots_for_bytes(max_stack_bytes)
-        try:
-            wasm = guard_stack(wasm, slots)
-        except UnsupportedModule as exc:
-            raise LoadError(f"cannot bound the call stack of {source}: {exc}", engine_message=str(exc)) from None
+    wasm, slots = sandboxed(bytes(wasm), config, max_stack_bytes, source)
     path = (cache or default_cache()).get_or_compile(wasm, options)
-    module = Module.from_file(path, config)
-    module.source = source
-    # Interim, until Module can be told itself (see the integration notes): the guard's export is
-    # in the compiled code, and Instance reads this to report StackExhausted.
-    module.stack_slots = slots
-    return module
+    return Module.from_compiled(
+        path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options
+    )

@@ -31,6 +31,10 @@ class InstantiationError(EngineError):
     """Instantiation failed: an unresolved import, a data segment that does not fit, ..."""
 
 
+class CompileError(EngineError):
+    """The AOT compiler failed on a module that loads and validates."""
+
+
 class TrapError(EngineError):
     """Execution trapped: unreachable, out-of-bounds memory access, division by zero, ..."""
 

@@ -70,6 +70,8 @@ class Function:
         )
 
     def _invoke_with_deadline(self, timeout: float) -> Any:
+        if not self.instance.interruptible:
+            raise ArgumentError(f"{self.name}(): a timeout needs code compiled with interruptible=True")
         """Run the call on WasmEdge's async executor and cancel it at the deadline; the engine
         checks for cancellation in loops and calls, so even a runaway loop stops promptly."""
         milliseconds = max(1, int(timeout * 1000))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ._ffi import ffi, lib
-from .errors import TrapError, check
+from .errors import TrapError
+from .memory import read_memory, write_memory
 from .types import FuncType, ValType
 from .values import NATIVE_TYPES, load, store
 
@@ -70,17 +71,16 @@ class Caller:
     def __init__(self, frame: Any) -> None:
         self._memory = lib.WasmEdge_CallingFrameGetMemoryInstance(frame, 0)
 
-    def read(self, offset: int, length: int) -> bytes:
+    def _memory_or_trap(self) -> Any:
         if self._memory == ffi.NULL:
             raise TrapError("the calling module has no memory")
-        buffer = ffi.new("uint8_t[]", max(length, 1))
-        check(lib.WasmEdge_MemoryInstanceGetData(self._memory, buffer, offset, length), f"cannot read {length} bytes at {offset}", TrapError)
-        return ffi.buffer(buffer, length)[:]
+        return self._memory
+
+    def read(self, offset: int, length: int) -> bytes:
+        return read_memory(self._memory_or_trap(), offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
-        if self._memory == ffi.NULL:
-            raise TrapError("the calling module has no memory")
-        check(lib.WasmEdge_MemoryInstanceSetData(self._memory, data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)
+        write_memory(self._memory_or_trap(), offset, data)
 
 
 class HostCallState:

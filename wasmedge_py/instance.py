@@ -9,7 +9,7 @@ from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import ExportNotFoundError, InstantiationError, Interrupted, StackExhausted, check, engine_error
-from .stack_guard import RESET_EXPORT, SLOT_BYTES
+from .stack_guard import RESET_EXPORT, SLOT_BYTES, START_EXPORT
 from .function import Function
 from .memory import Memory
 from .module import Module
@@ -50,10 +50,13 @@ class Instance(Handle):
         wasi: Wasi | None = None,
         host_modules: Sequence[HostModule] = (),
         run_initializer: bool = True,
+        init_timeout: float | None = None,
     ) -> None:
         """``fuel`` is an instruction budget for each call (needs ``Config(cost_measuring=True)``);
         ``wasi`` links a WASI module (off by default: a module importing WASI then fails here);
-        ``host_modules`` links Python host functions the module may import."""
+        ``host_modules`` links Python host functions the module may import. Code that runs as
+        part of instantiation (a sandboxed module's start function, then ``_initialize``) is
+        stopped after ``init_timeout`` seconds."""
         config = config or module.config
         if fuel is not None and not config.cost_measuring:
             raise ValueError("fuel needs a Config with cost_measuring=True")
@@ -67,7 +70,9 @@ class Instance(Handle):
             )
         release_module = module._retain()
         store = lib.WasmEdge_StoreCreate()
-        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel) else ffi.NULL
+        # Code compiled with cost measuring traps without a statistics context to count into.
+        compiled_counting = module.aot is not None and (module.aot.cost_measuring or module.aot.instruction_counting)
+        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel or compiled_counting) else ffi.NULL
         executor = lib.WasmEdge_ExecutorCreate(config._ptr, statistics)
         natives: list[Any] = []  # module instances to delete, most dependent first
 
@@ -100,6 +105,8 @@ class Instance(Handle):
             # ExecutorCreate resets the limit from the config, so it must be set afterwards.
             lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
         self.fuel = fuel
+        # Native code compiled without interruption checks ignores cancellation: no timeouts then.
+        self.interruptible = module.aot is None or module.aot.interruptible
         self._host_state = host_state
         self._keep_alive = keep_alive  # handles the engine holds as host-function data
         super().__init__(natives[0], delete)
@@ -109,13 +116,22 @@ class Instance(Handle):
         self._statistics = statistics
         self._functions: dict[str, Function] = {}
         self._stack_reset = self.function(RESET_EXPORT) if module.stack_slots else None
-        if run_initializer and any(e.name == REACTOR_INITIALIZER and e.type == FuncType((), ()) for e in module.exports):
-            # WASI reactor convention (as `wasmedge --reactor` does): run static constructors once.
-            try:
-                self.call(REACTOR_INITIALIZER)
-            except BaseException:
-                self.close()
-                raise
+        try:
+            for name in self._initializers(run_initializer):
+                self.function(name)(timeout=init_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _initializers(self, run_initializer: bool) -> list[str]:
+        """What runs right after instantiation: the start function the sandbox made cancellable,
+        then the WASI reactor initializer (as `wasmedge --reactor` does)."""
+        names = []
+        if self.module.has_internal_export(START_EXPORT):
+            names.append(START_EXPORT)
+        if run_initializer and any(e.name == REACTOR_INITIALIZER and e.type == FuncType((), ()) for e in self.exports):
+            names.append(REACTOR_INITIALIZER)
+        return names
 
     @property
     def exports(self) -> tuple[ExportType, ...]:

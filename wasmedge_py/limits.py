@@ -7,6 +7,7 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
     fuel = 50_000_000           # instruction budget per call (costs ~1.4x speed in the interpreter)
     max_output_bytes = 1048576  # ABI v2 output cap
+    aot = true                  # compile to native code (cached); see compiler.py
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
 """
 
@@ -42,6 +43,7 @@ class PluginLimits:
     fuel: int | None = None
     wasi: Wasi | None = None
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    aot: bool = False
 
     @property
     def timeout(self) -> float | None:
@@ -51,8 +53,16 @@ class PluginLimits:
         return Config(max_memory_pages=self.max_memory_pages, cost_measuring=self.fuel is not None)
 
     def load_module(self, path: str | os.PathLike[str]) -> Module:
-        """Load and validate ``path`` under these limits (with its stack guard)."""
-        return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes)
+        """Load and validate ``path`` under these limits (with its stack guard); with ``aot``,
+        compile it to native code through the AOT cache (interruptible, so timeouts still hold;
+        with cost measuring when fuel is set)."""
+        if not self.aot:
+            return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes, sandbox=True)
+        from .compiler import load_aot  # the compiler is only needed by AOT users
+
+        with open(path, "rb") as file:
+            wasm = file.read()
+        return load_aot(wasm, self.config(), max_stack_bytes=self.max_stack_bytes, source=os.fspath(path))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +72,7 @@ class PluginLimits:
             "fuel": self.fuel,
             "wasi": self.wasi is not None,
             "max_output_bytes": self.max_output_bytes,
+            "aot": self.aot,
         }
 
     def with_manifest(self, path: str | os.PathLike[str]) -> "PluginLimits":
@@ -92,7 +103,7 @@ def _positive_int(settings: dict[str, Any], key: str, *, allow_zero_as_none: boo
 
 
 def _parse(settings: dict[str, Any]) -> dict[str, Any]:
-    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes"}
+    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes", "aot"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -107,6 +118,10 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
         changes["max_memory_pages"] = pages
     if "max_output_bytes" in settings:
         changes["max_output_bytes"] = _positive_int(settings, "max_output_bytes")
+    if "aot" in settings:
+        if not isinstance(settings["aot"], bool):
+            raise ValueError(f"aot must be true or false, got {settings['aot']!r}")
+        changes["aot"] = settings["aot"]
     if "wasi" in settings:
         changes["wasi"] = _parse_wasi(settings["wasi"])
     return changes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._ffi import ffi, lib
-from .errors import ClosedError, TrapError, check
+from .errors import ArgumentError, ClosedError, TrapError, ValueRangeError, check
 
 if TYPE_CHECKING:
     from .instance import Instance
@@ -36,11 +36,38 @@ class Memory:
         return self.pages * PAGE_SIZE
 
     def read(self, offset: int, length: int) -> bytes:
-        buffer = ffi.new("uint8_t[]", max(length, 1))
         with self.instance.lock:
-            check(lib.WasmEdge_MemoryInstanceGetData(self._live(), buffer, offset, length), f"cannot read {length} bytes at {offset}", TrapError)
-        return ffi.buffer(buffer, length)[:]
+            return read_memory(self._live(), offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
         with self.instance.lock:
-            check(lib.WasmEdge_MemoryInstanceSetData(self._live(), data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)
+            write_memory(self._live(), offset, data)
+
+
+def _check_span(native: Any, offset: object, length: object, verb: str) -> None:
+    """Arguments are checked before anything is allocated or passed to C (no huge buffers, no
+    negative offsets wrapping around in a uint32_t)."""
+    for name, value in (("offset", offset), ("length", length)):
+        if type(value) is not int:
+            raise ArgumentError(f"memory {name} must be an int, not {type(value).__name__}")
+        if value < 0:
+            raise ValueRangeError(f"memory {name} must not be negative, got {value}")
+    size = lib.WasmEdge_MemoryInstanceGetPageSize(native) * PAGE_SIZE
+    if offset + length > size:
+        raise TrapError(
+            f"cannot {verb} {length} bytes at {offset}: out of bounds memory access (memory is {size} bytes)",
+            engine_message="out of bounds memory access",
+        )
+
+
+def read_memory(native: Any, offset: int, length: int) -> bytes:
+    _check_span(native, offset, length, "read")
+    buffer = ffi.new("uint8_t[]", max(length, 1))
+    check(lib.WasmEdge_MemoryInstanceGetData(native, buffer, offset, length), f"cannot read {length} bytes at {offset}", TrapError)
+    return ffi.buffer(buffer, length)[:]
+
+
+def write_memory(native: Any, offset: int, data: bytes) -> None:
+    data = bytes(data)
+    _check_span(native, offset, len(data), "write")
+    check(lib.WasmEdge_MemoryInstanceSetData(native, data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)

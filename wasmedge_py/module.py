@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import Any
+from typing import Any, Sequence
 
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import LoadError, ValidationError, check
-from ._binary import MAGIC, memory_minimums
-from .stack_guard import INTERNAL_PREFIX, UnsupportedModule, guard_stack, slots_for_bytes
+from ._binary import memory_minimums
+from .stack_guard import (
+    INTERNAL_PREFIX,
+    TableTooLarge,
+    UnsupportedModule,
+    guard_stack,
+    needs_sandboxing,
+    slots_for_bytes,
+)
 from .types import EXTERNAL_KINDS, ExportType, ImportType, extern_type, string_from_native
 
 
@@ -20,7 +27,9 @@ class Module(Handle):
 
     _kind = "module"
 
-    def __init__(self, ast_module: Any, config: Config, source: str, stack_slots: int | None = None) -> None:
+    def __init__(
+        self, ast_module: Any, config: Config, source: str, stack_slots: int | None = None, aot: Any = None
+    ) -> None:
         super().__init__(ast_module, lib.WasmEdge_ASTModuleDelete)
         self.config = config
         self.source = source
@@ -28,6 +37,8 @@ class Module(Handle):
         self.stack_slots = stack_slots
         # Declared minimum pages of each memory; WasmEdge silently clamps them to the config's cap.
         self.memory_minimums: tuple[int, ...] = ()
+        # The CompileOptions of natively compiled code (see compiler.load_aot); None when interpreted.
+        self.aot = aot
 
     @classmethod
     def from_file(
@@ -37,21 +48,39 @@ class Module(Handle):
         *,
         validate: bool = True,
         max_stack_bytes: int | None = None,
+        sandbox: bool = True,
     ) -> "Module":
-        """Load (and by default validate) a module file. ``max_stack_bytes`` bounds the memory
-        its call stack may use: deeper recursion raises ``StackExhausted``."""
+        """Load (and by default validate) a WebAssembly file; see ``from_bytes`` for the options.
+
+        Only WebAssembly is accepted: WasmEdge's loader would also ``dlopen`` a native shared
+        object given to it, running its constructors in this process. Compiled code comes in
+        through ``compiler.load_aot`` only."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise LoadError(f"cannot read {path}: no such file", engine_message="no such file")
         with open(path, "rb") as file:
-            is_wasm = file.read(len(MAGIC)) == MAGIC
-            if is_wasm:
-                file.seek(0)
-                data = file.read()
-        if is_wasm:
-            return cls.from_bytes(data, config, validate=validate, max_stack_bytes=max_stack_bytes, source=path)
-        # Not a plain module: let WasmEdge's loader decide (it also reads AOT-compiled files).
-        return cls._parse(config, path, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), validate)
+            data = file.read()
+        return cls.from_bytes(data, config, validate=validate, max_stack_bytes=max_stack_bytes, sandbox=sandbox, source=path)
+
+    @classmethod
+    def from_compiled(
+        cls,
+        path: str | os.PathLike[str],
+        config: Config | None = None,
+        *,
+        source: str | None = None,
+        stack_slots: int | None = None,
+        memory_minimums: Sequence[int] = (),
+        aot: Any = None,
+    ) -> "Module":
+        """Load an AOT-compiled shared object (from ``compiler``). This ``dlopen``s native code
+        into the process: only for files you compiled yourself, never for untrusted input."""
+        path = os.fspath(path)
+        source = source or path
+        module = cls._parse(config, source, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), True, stack_slots)
+        module.memory_minimums = tuple(memory_minimums)
+        module.aot = aot
+        return module
 
     @classmethod
     def from_bytes(
@@ -61,20 +90,14 @@ class Module(Handle):
         *,
         validate: bool = True,
         max_stack_bytes: int | None = None,
+        sandbox: bool = True,
         source: str = "<bytes>",
     ) -> "Module":
-        data = bytes(data)
-        if len(data) >= 2**32:
-            raise LoadError("module is larger than 4 GiB")
-        slots = None
-        if max_stack_bytes is not None:
-            # Let the engine reject malformed bytes with its own message before we rewrite them.
-            cls._parse(config, source, _buffer_parser(data), validate=False).close()
-            slots = slots_for_bytes(max_stack_bytes)
-            try:
-                data = guard_stack(data, slots)
-            except UnsupportedModule as exc:
-                raise LoadError(f"cannot bound the call stack of {source}: {exc}", engine_message=str(exc)) from None
+        """Load (and by default validate) a module. ``sandbox`` (the default) rewrites what would
+        let a module take the process down — tables are capped, a start function becomes
+        cancellable (see ``stack_guard``); with ``max_stack_bytes`` (which implies ``sandbox``)
+        deeper recursion raises ``StackExhausted``. Pass ``sandbox=False`` only for trusted code."""
+        data, slots = sandboxed(bytes(data), config, max_stack_bytes, source) if sandbox or max_stack_bytes is not None else (bytes(data), None)
         module = cls._parse(config, source, _buffer_parser(data), validate, slots)
         try:
             module.memory_minimums = tuple(memory_minimums(data))
@@ -110,9 +133,16 @@ class Module(Handle):
             lib.WasmEdge_ValidatorDelete(validator)
 
     @cached_property
+    def _all_exports(self) -> tuple[ExportType, ...]:
+        return tuple(ExportType(*_describe("Export", self._ptr, item)) for item in self._listed("Export"))
+
+    @cached_property
     def exports(self) -> tuple[ExportType, ...]:
-        described = (ExportType(*_describe("Export", self._ptr, item)) for item in self._listed("Export"))
-        return tuple(e for e in described if not e.name.startswith(INTERNAL_PREFIX))
+        """The module's own exports (those the sandbox added are hidden)."""
+        return tuple(e for e in self._all_exports if not e.name.startswith(INTERNAL_PREFIX))
+
+    def has_internal_export(self, name: str) -> bool:
+        return any(e.name == name for e in self._all_exports)
 
     @cached_property
     def imports(self) -> tuple[ImportType, ...]:
@@ -147,3 +177,22 @@ def _describe(side: str, ast: Any, item: Any) -> tuple[str, str, Any]:
 
 def _buffer_parser(data: bytes):
     return lambda loader, out: lib.WasmEdge_LoaderParseFromBuffer(loader, out, data, len(data))
+
+
+def sandboxed(data: bytes, config: Config | None, max_stack_bytes: int | None, source: str) -> tuple[bytes, int | None]:
+    """``data`` rewritten by the stack guard, and its stack limit in slots (None: calls unguarded).
+
+    The original is loaded and validated first, so the engine reports malformed or invalid input
+    with its own message, and a rewrite can never make an invalid module valid."""
+    if len(data) >= 2**32:
+        raise LoadError(f"{source} is larger than 4 GiB")
+    if max_stack_bytes is None and not needs_sandboxing(data):
+        return data, None
+    Module._parse(config, source, _buffer_parser(data), validate=True).close()
+    slots = slots_for_bytes(max_stack_bytes) if max_stack_bytes is not None else None
+    try:
+        return guard_stack(data, slots), slots
+    except TableTooLarge as exc:
+        raise LoadError(f"cannot load {source}: {exc}", engine_message=str(exc)) from None
+    except UnsupportedModule as exc:
+        raise LoadError(f"cannot sandbox {source}: {exc}", engine_message=str(exc)) from None

@@ -140,7 +140,9 @@ class Plugin:
             raise PluginABIError(f"plugin {path} does not export the required function process")
         env = HostModule("env", [_host_log_for(self.logger), *host_functions])
         try:
-            self._instance = Instance(module, fuel=limits.fuel, wasi=limits.wasi, host_modules=[env])
+            self._instance = Instance(
+                module, fuel=limits.fuel, wasi=limits.wasi, host_modules=[env], init_timeout=limits.timeout
+            )
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
         self._module = module if owns_module else None
@@ -160,7 +162,7 @@ class Plugin:
         """Pick v1 or v2 from ``get_abi_version`` (absent means v1) and check the exports it needs."""
         if "get_abi_version" in self._exports:
             try:
-                encoded = self._instance.call("get_abi_version")
+                encoded = self._call_raw("get_abi_version")
             except WasmEdgeError as exc:
                 raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
             if encoded < 0 or encoded // 10000 not in SUPPORTED_ABI_MAJORS:

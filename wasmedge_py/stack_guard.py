@@ -22,13 +22,19 @@ from __future__ import annotations
 
 from ._binary import Reader, UnsupportedModule, read_imports, sleb, split_sections, uleb, vec
 
+
+class TableTooLarge(UnsupportedModule):
+    """A table declares more elements than the sandbox allows."""
+
 INTERNAL_PREFIX = "__wasmedge_py_"  # exports the host adds; hidden from Module.exports
 RESET_EXPORT = INTERNAL_PREFIX + "stack_reset"
+START_EXPORT = INTERNAL_PREFIX + "start"
+DEFAULT_MAX_TABLE_ELEMENTS = 1 << 20
 SLOT_BYTES = 16  # one WasmEdge value
 FRAME_OVERHEAD_SLOTS = 8  # the frame record itself, roughly, in value-sized units
 LARGE_FRAME_SLOTS = 256  # calls into bigger frames are always counted
 
-_TYPE, _IMPORT, _FUNCTION, _GLOBAL, _EXPORT, _START, _CODE = 1, 2, 3, 6, 7, 8, 10
+_TYPE, _IMPORT, _FUNCTION, _TABLE, _GLOBAL, _EXPORT, _START, _CODE = 1, 2, 3, 4, 6, 7, 8, 10
 # Canonical section order (data count 12 sits between element 9 and code 10).
 _ORDER = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
@@ -280,10 +286,48 @@ def _count_imports(payload: bytes) -> tuple[list[int], int]:
     return [detail for kind, detail in entries if kind == 0], sum(1 for kind, _ in entries if kind == 3)
 
 
-def guard_stack(wasm: bytes, max_slots: int) -> bytes:
-    """Return ``wasm`` rewritten so its call stack never holds more than ``max_slots`` values."""
-    if wasm[:8] != b"\0asm\x01\0\0\0":
-        raise UnsupportedModule("not a WebAssembly 1.0 binary")
+def _cap_tables(payload: bytes, max_elements: int) -> bytes:
+    """Give every table a maximum of at most ``max_elements``: WasmEdge has no table limit of its
+    own, and a table of 2^32 elements (declared or grown to) aborts the process in std::bad_alloc."""
+    r = Reader(payload)
+    out = bytearray()
+    count = r.u32()
+    for _ in range(count):
+        start = r.pos
+        if r.byte() in (0x63, 0x64):
+            r.signed()
+        reftype = payload[start : r.pos]
+        flags = r.byte()
+        if flags not in (0, 1):
+            raise UnsupportedModule(f"unsupported table limits flags 0x{flags:02X}")
+        minimum = r.u32()
+        maximum = r.u32() if flags == 1 else max_elements
+        if minimum > max_elements:
+            raise TableTooLarge(f"a table of {minimum} elements exceeds the limit of {max_elements}")
+        out += reftype + b"\x01" + uleb(minimum) + uleb(min(maximum, max_elements))
+    return uleb(count) + bytes(out)
+
+
+def needs_sandboxing(wasm: bytes) -> bool:
+    """Whether ``guard_stack`` would change anything besides the call stack (tables, start)."""
+    try:
+        return any(sid in (_TABLE, _START) for sid, _ in split_sections(wasm))
+    except UnsupportedModule:
+        return True  # let the full path report it (the engine first, with its own message)
+
+
+def guard_stack(
+    wasm: bytes,
+    max_slots: int | None,
+    *,
+    max_table_elements: int = DEFAULT_MAX_TABLE_ELEMENTS,
+) -> bytes:
+    """Return ``wasm`` rewritten for the sandbox:
+
+    - with ``max_slots``, its call stack never holds more than ``max_slots`` values;
+    - every table is capped at ``max_table_elements``;
+    - a start function becomes the export ``__wasmedge_py_start``, which the host calls right after
+      instantiation — where a timeout can stop it (instantiation itself cannot be cancelled)."""
     sections = split_sections(wasm)
     by_id = {sid: payload for sid, payload in sections if sid != 0}
 
@@ -297,20 +341,50 @@ def guard_stack(wasm: bytes, max_slots: int) -> bytes:
         raise UnsupportedModule("function and code sections disagree")
     gr = Reader(by_id.get(_GLOBAL, b"\0"))
     defined_globals = gr.u32() if by_id.get(_GLOBAL) else 0
+    n_functions = len(imported_funcs) + len(defined_types)
 
+    replaced: dict[int, bytes] = {}
+    new_exports: list[bytes] = []
+    if _TABLE in by_id:
+        replaced[_TABLE] = _cap_tables(by_id[_TABLE], max_table_elements)
+    if _START in by_id:
+        start = Reader(by_id[_START]).u32()
+        if start >= n_functions:
+            raise UnsupportedModule(f"start function {start} does not exist")
+        new_exports.append(_export(START_EXPORT, start))
+        replaced[_START] = b""  # dropped below
+    if max_slots is not None:
+        counter = imported_globals + defined_globals
+        bodies = _instrument_calls(types, imported_funcs, defined_types, bodies, counter, max_slots)
+        # The reset function: return the counter and zero it.
+        g = uleb(counter)
+        bodies.append(b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0B")
+        replaced[_TYPE] = _append_to_vector(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
+        replaced[_FUNCTION] = _append_to_vector(by_id.get(_FUNCTION), [uleb(len(types))])
+        replaced[_GLOBAL] = _append_to_vector(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
+        replaced[_CODE] = vec([uleb(len(b)) + b for b in bodies])
+        new_exports.append(_export(RESET_EXPORT, n_functions))
+    if new_exports:
+        replaced[_EXPORT] = _append_to_vector(by_id.get(_EXPORT), new_exports)
+    return _assemble(wasm[:8], sections, replaced)
+
+
+def _export(name: str, function_index: int) -> bytes:
+    encoded = name.encode()
+    return uleb(len(encoded)) + encoded + b"\x00" + uleb(function_index)
+
+
+def _instrument_calls(types, imported_funcs, defined_types, bodies, counter: int, limit: int) -> list[bytes]:
     costs = [_frame_cost(types, t, None) for t in imported_funcs]
     costs += [_frame_cost(types, t, body) for t, body in zip(defined_types, bodies)]
     indirect_cost = max(costs, default=FRAME_OVERHEAD_SLOTS)
-    counter = imported_globals + defined_globals
-    limit = max_slots
-
     sites = [_call_sites(body)[1] for body in bodies]
     for body_sites in sites:
         for _, _, callee in body_sites:
             if callee is not None and callee >= len(costs):
                 raise UnsupportedModule(f"call to unknown function {callee}")
     guarded = _choose_guarded(costs, [[c for _, _, c in s] for s in sites], limit)
-    new_bodies = [
+    return [
         _rewrite_body(
             body,
             [(a, b, indirect_cost if c is None else costs[c]) for (a, b, c), g in zip(body_sites, flags) if g],
@@ -319,41 +393,25 @@ def guard_stack(wasm: bytes, max_slots: int) -> bytes:
         )
         for body, body_sites, flags in zip(bodies, sites, guarded)
     ]
-    # The reset function: return the counter and zero it.
-    g = uleb(counter)
-    reset_body = b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0B"
-    new_bodies.append(reset_body)
-    reset_type = len(types)
-    reset_index = len(imported_funcs) + len(defined_types)
 
-    type_payload = _append_tovec(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
-    function_payload = _append_tovec(by_id.get(_FUNCTION), [uleb(reset_type)])
-    global_payload = _append_tovec(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
-    name = RESET_EXPORT.encode()
-    export_payload = _append_tovec(by_id.get(_EXPORT), [uleb(len(name)) + name + b"\x00" + uleb(reset_index)])
-    code_payload = vec([uleb(len(b)) + b for b in new_bodies])
 
-    replaced = {_TYPE: type_payload, _FUNCTION: function_payload, _GLOBAL: global_payload,
-                _EXPORT: export_payload, _CODE: code_payload}
+def _assemble(header: bytes, sections: list[tuple[int, bytes]], replaced: dict[int, bytes]) -> bytes:
+    """Write the sections back with ``replaced`` payloads (an empty start section is dropped);
+    custom sections keep their place and known ones go in canonical order."""
     present = {sid for sid, _ in sections}
-    for sid in replaced:
-        if sid not in present:
-            sections.append((sid, b""))
+    sections = sections + [(sid, b"") for sid in replaced if sid not in present]
     sections = [(sid, replaced.get(sid, payload)) for sid, payload in sections]
-    # Keep custom sections where they were; insert the new known sections in canonical order.
-    known = sorted((s for s in sections if s[0] != 0), key=lambda s: _ORDER.get(s[0], 99))
-    out = bytearray(wasm[:8])
-    known_iter = iter(known)
+    sections = [(sid, payload) for sid, payload in sections if not (sid == _START and not payload)]
+    known = iter(sorted((s for s in sections if s[0] != 0), key=lambda s: _ORDER.get(s[0], 99)))
+    out = bytearray(header)
     for sid, payload in sections:
-        if sid == 0:
-            out += b"\x00" + uleb(len(payload)) + payload
-        else:
-            nsid, npayload = next(known_iter)
-            out += bytes([nsid]) + uleb(len(npayload)) + npayload
+        if sid != 0:
+            sid, payload = next(known)
+        out += bytes([sid]) + uleb(len(payload)) + payload
     return bytes(out)
 
 
-def _append_tovec(payload: bytes | None, items: list[bytes]) -> bytes:
+def _append_to_vector(payload: bytes | None, items: list[bytes]) -> bytes:
     if not payload:
         return vec(items)
     r = Reader(payload)

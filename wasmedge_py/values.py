@@ -44,7 +44,10 @@ def _as_float(value: object, position: int, valtype: str) -> float:
         return value
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ArgumentError(f"argument {position} must be a float for {valtype}, not {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueRangeError(f"argument {position} = {value} is out of range for {valtype}") from None
 
 
 def _encode_f32(value: object, position: int) -> int:

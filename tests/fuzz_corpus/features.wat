@@ -12,7 +12,7 @@
   (global (export "limit") i32 (i32.const 100))
   (data (i32.const 0) "wasmedge-py fuzz seed")
   (data $passive "\01\02\03\04\05\06\07\08")
-  (elem (table $t) (i32.const 0) func $double $fib $popcnt $sum_to)
+  (elem (table $t) (i32.const 0) func $double $popcnt $sum_to $fib)
   (elem $spare func $double $triple)
   (elem declare func $triple)
   (start $boot)
