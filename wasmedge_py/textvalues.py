@@ -6,66 +6,74 @@ once, from the exact decimal, as ``strtof`` does — not via f64, which would ro
 from __future__ import annotations
 
 import math
-import struct
+import re
 from decimal import Decimal
 from fractions import Fraction
 
 from .errors import ArgumentError
 from .types import ValType
 
-_F32_MAX_BITS = 0x7F7FFFFF
-
-
-def _f32_from_bits(bits: int) -> float:
-    return struct.unpack("<f", struct.pack("<I", bits))[0]
-
-
-def _bits_of_f32(x: float) -> int:
-    return struct.unpack("<I", struct.pack("<f", x))[0]
+_F32_MIN_EXPONENT = -126  # smallest normal exponent; below it the spacing stays 2**-149
+_F32_OVERFLOW = Fraction(2**128 - 2**103)  # halfway between the largest f32 and 2**128
 
 
 def f32_from_exact(value: Fraction) -> float:
-    """The f32 nearest to ``value`` (ties to even), overflowing to infinity like strtof."""
-    sign = -1.0 if value < 0 else 1.0
+    """The f32 nearest to ``value`` (ties to even), overflowing to infinity, as strtof does."""
     magnitude = abs(value)
-    if magnitude == 0:
-        return math.copysign(0.0, sign)
-    approx = float(magnitude)  # within one f64 rounding of the exact value
-    try:
-        bits = _bits_of_f32(approx)
-    except OverflowError:
-        bits = _F32_MAX_BITS
-    candidates = [b for b in (bits - 1, bits, bits + 1) if 0 <= b <= _F32_MAX_BITS]
-    best = min(candidates, key=lambda b: (abs(Fraction(_f32_from_bits(b)) - magnitude), b & 1))
-    # Past the largest finite f32 by at least half an ulp rounds to infinity.
-    ulp_half = (Fraction(_f32_from_bits(_F32_MAX_BITS)) - Fraction(_f32_from_bits(_F32_MAX_BITS - 1))) / 2
-    if magnitude >= Fraction(_f32_from_bits(_F32_MAX_BITS)) + ulp_half:
-        return math.copysign(math.inf, sign)
-    return math.copysign(_f32_from_bits(best), sign)
+    if magnitude >= _F32_OVERFLOW:
+        nearest = math.inf
+    elif magnitude == 0:
+        nearest = 0.0
+    else:
+        exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+        if Fraction(2) ** exponent > magnitude:
+            exponent -= 1
+        quantum = Fraction(2) ** (max(exponent, _F32_MIN_EXPONENT) - 23)
+        steps, rest = divmod(magnitude, quantum)
+        if rest > quantum / 2 or (rest == quantum / 2 and steps % 2 == 1):
+            steps += 1
+        nearest = float(steps * quantum)
+    return -nearest if value < 0 else nearest
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?")
+_SPECIAL = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+
+def _exact(text: str) -> Fraction | None:
+    """The exact value of a decimal or hexadecimal literal (None if it is neither)."""
+    if _DECIMAL.fullmatch(text):
+        return Fraction(Decimal(text))
+    match = _HEX.fullmatch(text)
+    if match and (match.group(2) or match.group(3)):
+        sign, whole, fraction, exponent = match.group(1), match.group(2), match.group(3) or "", match.group(4) or "0"
+        value = Fraction(int(whole + fraction or "0", 16), 16 ** len(fraction)) * Fraction(2) ** int(exponent)
+        return -value if sign == "-" else value
+    return None
 
 
 def parse_float(text: str, valtype: ValType) -> float:
-    lowered = text.strip().lower().lstrip("+")
-    if lowered.lstrip("-").startswith("0x"):
-        value = float.fromhex(text)
-        return value if valtype is ValType.F64 else _round_to_f32(value)
-    if lowered.lstrip("-") in ("nan", "inf", "infinity"):
+    """Read a float literal as the CLI does: decimal or hex, rounded once to the target type."""
+    if _SPECIAL.fullmatch(text):
         return float(text)
+    exact = _exact(text)
+    if exact is None:
+        raise ValueError(f"not a float literal: {text!r}")
+    negative = text.startswith("-")
     if valtype is ValType.F64:
-        return float(text)
-    value = f32_from_exact(Fraction(Decimal(text)))
-    return -0.0 if value == 0 and lowered.startswith("-") else value  # Fraction has no -0
-
-
-def _round_to_f32(value: float) -> float:
-    if math.isnan(value) or math.isinf(value):
-        return value
-    return f32_from_exact(Fraction(value))
+        value = float(exact)  # Fraction -> float rounds once, to nearest even
+    else:
+        value = f32_from_exact(exact)
+    return -0.0 if value == 0 and negative else value  # Fraction has no -0
 
 
 def parse_argument(text: str, valtype: ValType, position: int) -> int | float:
     try:
         if valtype in (ValType.I32, ValType.I64):
+            if not _INTEGER.fullmatch(text):  # no "1_000", no non-ASCII digits: the CLI reads neither
+                raise ValueError(text)
             return int(text, 10)
         return parse_float(text, valtype)
     except (ValueError, ArithmeticError):

@@ -3,20 +3,19 @@ the two command lines, and calling the binding with the CLI's argument text."""
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pytest
 
 from wasmedge_py import Instance, Module, ValType
-from wasmedge_py.cli import format_value
+from wasmedge_py import textvalues
+from wasmedge_py.textvalues import format_value
 
 WAT_DIR = Path(__file__).resolve().parent.parent / "wat"
 SUBPROCESS_TIMEOUT = 60
@@ -85,9 +84,18 @@ class Run:
         return self.stdout.splitlines()
 
 
-def run_command(command: Sequence[str]) -> Run:
-    done = subprocess.run(list(command), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+def run_command(command: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
+    done = subprocess.run(list(command), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, env=env)
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def bytecode_cached_env(cache_dir: Path) -> dict[str, str]:
+    """The environment for the ``wasmedge-py`` processes, with Python's bytecode cache kept in
+    ``cache_dir`` even where PYTHONDONTWRITEBYTECODE is set: hundreds of short-lived interpreters
+    would otherwise each compile the package from source (about a fifth of their start-up)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache_dir)
+    return env
 
 
 def cli_command(wasmedge: str, path: Path, function: str, args: Sequence[str]) -> list[str]:
@@ -98,53 +106,10 @@ def py_command(path: Path, function: str, args: Sequence[str]) -> list[str]:
     return [*wasmedge_py_command(), "run", str(path), function, *args]
 
 
-# --- Argument text -> Python value, exactly as the wasmedge CLI reads it --------------------------
-#
-# The binding takes Python numbers, so the test has to turn the CLI's argument text into one. For
-# f32 that must be a single rounding, decimal -> f32 (what strtof does); going through a double
-# first rounds twice and can land on the neighbouring f32.
-
-_F32_MIN_EXP = -126  # smallest normal exponent; below it the spacing stays 2**-149
-_F32_OVERFLOW = Fraction(2**128 - 2**103)  # halfway between FLT_MAX and 2**128: rounds to inf
-
-
-def round_to_f32(magnitude: Fraction) -> float:
-    """The f32 nearest to a non-negative rational (ties to even), as a Python float."""
-    if magnitude == 0:
-        return 0.0
-    if magnitude >= _F32_OVERFLOW:
-        return math.inf
-    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
-    if Fraction(2) ** exponent > magnitude:
-        exponent -= 1
-    quantum = Fraction(2) ** (max(exponent, _F32_MIN_EXP) - 23)
-    steps, rest = divmod(magnitude, quantum)
-    half = quantum / 2
-    if rest > half or (rest == half and steps % 2 == 1):
-        steps += 1
-    return float(steps * quantum)
-
-
-def _is_hex(text: str) -> bool:
-    return text.lstrip("+-").lower().startswith("0x")
-
-
-def parse_f32(text: str) -> float:
-    value = float.fromhex(text) if _is_hex(text) else float(text)
-    if math.isnan(value) or math.isinf(value):
-        return value
-    negative = text.strip().startswith("-")
-    # Hex literals here have at most 53 significant bits, so float.fromhex is exact.
-    magnitude = abs(Fraction(value)) if _is_hex(text) else abs(Fraction(text.strip()))
-    return -round_to_f32(magnitude) if negative else round_to_f32(magnitude)
-
-
 def parse_argument(text: str, valtype: ValType) -> int | float:
-    if valtype in (ValType.I32, ValType.I64):
-        return int(text, 10)
-    if valtype is ValType.F32:
-        return parse_f32(text)
-    return float.fromhex(text) if _is_hex(text) else float(text)
+    """Argument text -> Python value, as the CLI reads it (one rounding for f32, hex included);
+    the product's own parser, checked here against the real CLI on every case."""
+    return textvalues.parse_argument(text, valtype, 0)
 
 
 class Binding:
