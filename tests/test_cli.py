@@ -83,3 +83,21 @@ def test_engine_logging_can_be_turned_back_on(wat):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_compile_produces_native_code_that_runs(built_plugins, tmp_path):
+    import wasmedge_py as w
+
+    target = tmp_path / "plugin_abi.so"
+    done = cli("compile", built_plugins / "cpp" / "plugin_abi.wasm", target)
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes()[:4] == b"\x7fELF"
+    with w.Module.from_compiled(target) as module, w.load_plugin(str(target), module=module) as plugin:
+        plugin.init()
+        assert plugin.execute(21) == 43
+
+
+def test_serve_is_the_service(tmp_path):
+    done = cli("serve", "--help")
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: wasmedge-py serve") and "--plugins" in done.stdout

@@ -1,4 +1,4 @@
-"""``wasmedge-py``: run an exported function like ``wasmedge --reactor``, and inspect modules.
+"""wasmedge-py: run, inspect and compile WebAssembly modules, and serve plugins over HTTP.
 
 Every failure is one line on stderr and a non-zero exit: never a Python traceback."""
 
@@ -60,6 +60,17 @@ def inspect(path: str, config: Config) -> list[str]:
         return lines
 
 
+def compile_file(source: str, target: str, config: Config, *, interruptible: bool, fuel: bool) -> list[str]:
+    """AOT-compile ``source`` to the native shared object ``target`` (sandboxed like plugins)."""
+    from .compiler import CompileOptions, compile_module
+    from .module import sandboxed
+
+    with open(source, "rb") as file:
+        wasm, _ = sandboxed(file.read(), config, None, source)
+    compile_module(wasm, target, options=CompileOptions(interruptible=interruptible, cost_measuring=fuel))
+    return [f"compiled {source} -> {target}"]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()})")
@@ -70,20 +81,39 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("args", nargs=argparse.REMAINDER, help="arguments, parsed by the parameter types")
     inspect_cmd = commands.add_parser("inspect", help="list a module's imports and exports with their types")
     inspect_cmd.add_argument("file")
-    for sub in (run_cmd, inspect_cmd):
+    compile_cmd = commands.add_parser("compile", help="AOT-compile a module to a native shared object")
+    compile_cmd.add_argument("file")
+    compile_cmd.add_argument("output")
+    compile_cmd.add_argument(
+        "--no-interruptible", dest="interruptible", action="store_false",
+        help="faster code that timeouts cannot stop (only for trusted modules)",
+    )
+    compile_cmd.add_argument("--fuel", action="store_true", help="compile with cost measuring (needed for fuel)")
+    commands.add_parser("serve", help="serve plugins over HTTP (see `wasmedge-py serve --help`)", add_help=False)
+    for sub in (run_cmd, inspect_cmd, compile_cmd):
         sub.add_argument("--max-memory-pages", type=int, default=None, help="cap on linear memory (64 KiB pages)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # the service parses its own options
+        try:
+            from server.__main__ import main as serve
+        except ImportError as exc:
+            print(f"wasmedge-py: error: the service is not installed ({exc}); pip install 'wasmedge-py[server]'", file=sys.stderr)
+            return 1
+        return serve(argv[1:], prog="wasmedge-py serve")
     options = _parser().parse_args(argv)
     try:
         with Config(max_memory_pages=options.max_memory_pages) as config:
             if options.command == "run":
                 lines = run(options.file, options.function, options.args, config)
+            elif options.command == "compile":
+                lines = compile_file(options.file, options.output, config, interruptible=options.interruptible, fuel=options.fuel)
             else:
                 lines = inspect(options.file, config)
-    except (WasmEdgeError, ValueError) as exc:
+    except (WasmEdgeError, ValueError, OSError) as exc:
         print(f"wasmedge-py: error: {exc}", file=sys.stderr)
         return 1
     try:

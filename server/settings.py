@@ -1,0 +1,165 @@
+"""Settings: every option of the service, read from flags or environment variables (flags win).
+
+Kept apart from ``__main__`` so that ``make_app()`` under gunicorn, where there are no flags of
+ours, reads exactly the same environment variables with the same defaults and checks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from wasmedge_py.limits import DEFAULT_TIMEOUT_MS
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (a container's cpuset, not the host's core count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_PLUGINS = "plugins"
+DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_QUEUE = 64
+DEFAULT_GRACE_S = 10.0
+DEFAULT_FLUID_MOUNT_PATH = "/mnt/fluid/plugins"
+
+# The original service's switch: PLUGIN_STORE=fluid reads the same layout from FLUID_MOUNT_PATH.
+PLUGIN_STORE_ENV = "PLUGIN_STORE"
+FLUID_MOUNT_PATH_ENV = "FLUID_MOUNT_PATH"
+
+
+class SettingsError(ValueError):
+    """An option (flag or environment variable) has an unusable value."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, environment variable, default and help, documented in one place."""
+
+    field: str
+    flag: str
+    env: str
+    parse: Callable[[str], object]
+    default: object
+    help: str
+    metavar: str
+
+
+def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise SettingsError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = "" if maximum is None else f"..{maximum}"
+            raise SettingsError(f"expected an integer in {minimum}{upper}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise SettingsError(f"expected a non-negative number of seconds, got {text!r}")
+    return value
+
+
+def _level(text: str) -> str:
+    level = text.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {text!r}")
+    return level
+
+
+def _text(text: str) -> str:
+    if not text:
+        raise SettingsError("must not be empty")
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "--host", "WASMEDGE_PY_HOST", _text, DEFAULT_HOST,
+           "address to listen on (0.0.0.0 for all interfaces)", "ADDR"),
+    Option("port", "--port", "WASMEDGE_PY_PORT", _int(0, 65535), DEFAULT_PORT,
+           "TCP port (0 picks a free one; the start-up line names it)", "PORT"),
+    Option("plugins", "--plugins", "WASMEDGE_PY_PLUGINS", _text, None,
+           f"plugin store: DIR/<name>/<name>.wasm (default ./{DEFAULT_PLUGINS}, or $FLUID_MOUNT_PATH "
+           f"when PLUGIN_STORE=fluid)", "DIR"),
+    Option("workers", "--workers", "WASMEDGE_PY_WORKERS", _int(1, 1024), None,
+           "threads running plugins at once (default: the CPUs available)", "N"),
+    Option("queue", "--queue", "WASMEDGE_PY_QUEUE", _int(0, 100_000), DEFAULT_QUEUE,
+           "requests that may wait for a free thread; beyond that: 503 with Retry-After", "N"),
+    Option("max_body", "--max-body", "WASMEDGE_PY_MAX_BODY", _int(1), DEFAULT_MAX_BODY,
+           "largest request body in bytes; larger ones get 413 before being read", "BYTES"),
+    Option("timeout_ms", "--timeout-ms", "WASMEDGE_PY_TIMEOUT_MS", _int(1), DEFAULT_TIMEOUT_MS,
+           "how long one run (init + process + cleanup) may take before 504; also the engine's "
+           "per-call limit unless a plugin.toml sets its own timeout_ms", "MS"),
+    Option("grace", "--grace", "WASMEDGE_PY_GRACE", _seconds, DEFAULT_GRACE_S,
+           "on SIGTERM/SIGINT, how long in-flight requests may take to finish", "SECONDS"),
+    Option("log_level", "--log-level", "WASMEDGE_PY_LOG_LEVEL", _level, "INFO",
+           "logging level (DEBUG, INFO, WARNING, ERROR)", "LEVEL"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved options; ``store_kind`` says where ``plugins`` came from (for the start-up line)."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    plugins: Path = Path(DEFAULT_PLUGINS)
+    store_kind: str = "local"
+    workers: int = 1
+    queue: int = DEFAULT_QUEUE
+    max_body: int = DEFAULT_MAX_BODY
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    grace: float = DEFAULT_GRACE_S
+    log_level: str = "INFO"
+
+    @classmethod
+    def resolve(cls, given: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Combine explicit values (``given``, e.g. parsed flags; ``None`` = not given) with the
+        environment and the defaults, in that order of precedence."""
+        given = given or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for option in OPTIONS:
+            value = given.get(option.field)
+            if value is None and environ.get(option.env):
+                try:
+                    value = option.parse(environ[option.env])
+                except SettingsError as exc:
+                    raise SettingsError(f"{option.env}: {exc}") from None
+            values[option.field] = option.default if value is None else value
+        if values["workers"] is None:
+            values["workers"] = default_workers()
+        plugins, kind = _store(values.pop("plugins"), environ)
+        return cls(plugins=plugins, store_kind=kind, **values)  # type: ignore[arg-type]
+
+    @property
+    def timeout(self) -> float:
+        return self.timeout_ms / 1000
+
+
+def _store(explicit: object, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """An explicit directory wins; otherwise the original's PLUGIN_STORE switch decides."""
+    if explicit is not None:
+        return Path(str(explicit)), "local"
+    store = environ.get(PLUGIN_STORE_ENV, "").strip().lower()
+    if store == "fluid":
+        return Path(environ.get(FLUID_MOUNT_PATH_ENV) or DEFAULT_FLUID_MOUNT_PATH), "fluid"
+    if store not in ("", "local"):
+        raise SettingsError(f"{PLUGIN_STORE_ENV} must be 'local' or 'fluid', got {environ[PLUGIN_STORE_ENV]!r}")
+    return Path(DEFAULT_PLUGINS), "local"

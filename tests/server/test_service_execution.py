@@ -1,0 +1,159 @@
+"""The execution model: a bounded pool of threads, each running one isolated lifecycle with the GIL
+released during the native call; 503 when the queue is full, 504 past the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import wasmedge_py.plugin
+from server.app import POOL
+
+# Iterations of tests/server/wat/busy.wat's loop: a few hundred milliseconds of one core.
+BUSY = 3_000_000
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def record_execute_spans(monkeypatch) -> list[tuple[float, float, str]]:
+    """Wrap Plugin.execute to record (start, end, thread) of each native process() call."""
+    spans: list[tuple[float, float, str]] = []
+    original = wasmedge_py.plugin.Plugin.execute
+
+    def execute(self, x):
+        start = time.perf_counter()
+        try:
+            return original(self, x)
+        finally:
+            spans.append((start, time.perf_counter(), threading.current_thread().name))
+
+    monkeypatch.setattr(wasmedge_py.plugin.Plugin, "execute", execute)
+    return spans
+
+
+async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, monkeypatch):
+    store.add("busy", "busy")
+    client = await make_client(workers=2, timeout_ms=30_000)
+    spans = record_execute_spans(monkeypatch)
+
+    first, second = await asyncio.gather(
+        client.post("/run", json={"plugin": "busy", "input": BUSY}),
+        client.post("/run", json={"plugin": "busy", "input": BUSY + 1}),
+    )
+    assert first.status == second.status == 200
+    (a_start, a_end, a_thread), (b_start, b_end, b_thread) = sorted(spans)
+    assert a_thread != b_thread
+    # Had the GIL been held during the native call, the second call could only have started
+    # after the first returned. They must share most of their time instead.
+    overlap = min(a_end, b_end) - max(a_start, b_start)
+    assert overlap > 0.5 * min(a_end - a_start, b_end - b_start), spans
+
+
+async def test_healthz_is_not_queued_behind_plugin_work(make_client, store):
+    store.add("busy", "busy")
+    client = await make_client(workers=1, queue=4, timeout_ms=30_000)
+    pool = client.app[POOL]
+    runs = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": BUSY})) for _ in range(3)]
+    await wait_until(lambda: pool.running == 1 and pool.waiting == 2)
+    response = await client.get("/healthz")
+    assert response.status == 200
+    body = await response.json()
+    # Answered while one run was executing and two were still waiting for the only thread.
+    assert body["status"] == "ok" and body["in_flight"] == 1 and body["queued"] == 2
+    assert not all(run.done() for run in runs)
+    assert all(r.status == 200 for r in await asyncio.gather(*runs))
+
+
+async def test_full_queue_is_503_with_retry_after(make_client, store):
+    store.add("busy", "busy")
+    client = await make_client(workers=1, queue=1, timeout_ms=30_000)
+    pool = client.app[POOL]
+    accepted = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": BUSY})) for _ in range(2)]
+    await wait_until(lambda: pool.running == 1 and pool.waiting == 1)
+
+    refused = await client.post("/run", json={"plugin": "hello", "input": 1})
+    assert refused.status == 503
+    assert refused.content_type == "application/json"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "busy" in (await refused.json())["error"]
+
+    assert [r.status for r in await asyncio.gather(*accepted)] == [200, 200]
+    await wait_until(lambda: pool.running == 0 and pool.waiting == 0)
+    assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 200
+
+
+async def test_run_past_the_timeout_is_504_and_the_thread_finishes_on_its_own(make_client, store):
+    from hostile import build
+
+    # The engine's own limit for this plugin (plugin.toml) is far longer than the request's, so
+    # the request gives up first and the thread spins on until the engine stops it at 800 ms.
+    build("runaway_loop", store.root)
+    (store.root / "runaway_loop" / "plugin.toml").write_text("timeout_ms = 800\n")
+    client = await make_client(workers=1, queue=0, timeout_ms=100)
+    pool = client.app[POOL]
+    started = time.perf_counter()
+    response = await client.post("/run", json={"plugin": "runaway_loop", "input": 1})
+    elapsed = time.perf_counter() - started
+    assert response.status == 504, await response.text()
+    assert (await response.json())["error"] == "failed to execute plugin: timed out after 100 ms"
+    assert elapsed < 0.6
+    # The thread still holds its slot (no other run can start) until its call ends.
+    assert pool.running == 1
+    assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 503
+    await wait_until(lambda: pool.running == 0)
+    assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 200
+
+
+async def test_engine_stops_a_runaway_plugin_at_the_timeout(make_client, store):
+    from hostile import build
+
+    build("runaway_loop", store.root)
+    client = await make_client(workers=1, queue=0, timeout_ms=200)
+    pool = client.app[POOL]
+    response = await client.post("/run", json={"plugin": "runaway_loop", "input": 1})
+    assert response.status == 504
+    assert "timed out" in (await response.json())["error"]
+    await wait_until(lambda: pool.running == 0, timeout=2.0)  # stopped by the engine, not left spinning
+
+
+async def test_timeout_counts_from_start_of_run_not_from_arrival(make_client, store):
+    """Time spent queued is bounded by the queue, not charged to the plugin."""
+    store.add("busy", "busy")
+    client = await make_client(workers=1, queue=3, timeout_ms=30_000)
+    one = time.perf_counter()
+    assert (await client.post("/run", json={"plugin": "busy", "input": BUSY})).status == 200
+    single = time.perf_counter() - one
+    timeout_ms = max(200, int(single * 1000 * 2))
+    client2 = await make_client(workers=1, queue=3, timeout_ms=timeout_ms)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client2.post("/run", json={"plugin": "busy", "input": BUSY}) for _ in range(4)))
+    # The last one waited about three runs before starting, longer than the timeout, and is
+    # still not timed out: only its own run counts.
+    assert [r.status for r in results] == [200] * 4
+    assert time.perf_counter() - started > timeout_ms / 1000
+
+
+async def test_64_clients_times_50_requests(make_client):
+    client = await make_client(workers=4)  # default queue (64) holds every client
+
+    async def one_client(k: int) -> list[tuple[int, int, int]]:
+        answers = []
+        for i in range(50):
+            x = k * 1000 + i
+            response = await client.post("/run", json={"plugin": "hello", "input": x})
+            answers.append((response.status, x, (await response.json()).get("output")))
+        return answers
+
+    started = time.perf_counter()
+    results = [a for batch in await asyncio.gather(*(one_client(k) for k in range(64))) for a in batch]
+    elapsed = time.perf_counter() - started
+    assert len(results) == 64 * 50
+    wrong = [(status, x, out) for status, x, out in results if status != 200 or out != 2 * x + 1]
+    assert not wrong, wrong[:5]
+    print(f"3200 requests in {elapsed:.2f}s")
