@@ -4,7 +4,20 @@
 # flag does. Further targets are appended below it.
 
 CXX_WASM ?= clang++-16
+CC_WASM ?= clang-16
 WASM_FLAGS = --target=wasm32-wasi -nostdlib -Wl,--no-entry -O3
+
+# ABI v2 plugins built with the SDK header (BUILD.md, "Building an ABI v2 plugin
+# with the SDK"): a wasi-libc reactor, exports named in the source, no name
+# section, stack below the data so that an overflow traps. C++ adds libc++
+# (whose headers clang-16 does not find by itself) without exceptions.
+SDK_INCLUDE = cpp/include
+SDK_HEADER = $(SDK_INCLUDE)/wasmedge_plugin.h
+WASI_CXX_INCLUDE ?= /usr/include/wasm32-wasi/c++/v1
+SDK_FLAGS = --target=wasm32-wasi -O3 -Wall -Wextra -I $(SDK_INCLUDE) \
+            -mexec-model=reactor -Wl,--no-entry -Wl,--strip-all -Wl,--stack-first
+SDK_CFLAGS = -std=c11
+SDK_CXXFLAGS = -std=c++17 -stdlib++-isystem $(WASI_CXX_INCLUDE) -fno-exceptions
 
 # Exports used by plugins/NAME/NAME.cpp when the directory has no `exports` file.
 DEFAULT_PLUGIN_EXPORTS = init process cleanup
@@ -19,9 +32,11 @@ PYTEST_ARGS ?=
 # ---------------------------------------------------------------------------
 # Plugins
 #
-# Every plugin is built by the one pattern rule at the end of this section.
-# A plugin only declares which functions it exports, through the
-# target-specific variable EXPORTS; nothing else differs between plugins.
+# ABI v1 plugins are built by the one pattern rule `%.wasm: %.cpp` at the end
+# of this section. Such a plugin only declares which functions it exports,
+# through the target-specific variable EXPORTS; nothing else differs between
+# them. ABI v2 plugins (the SDK) are built by the two rules after it and
+# declare nothing: their exports are in their source.
 # ---------------------------------------------------------------------------
 
 # The two examples in cpp/.
@@ -30,15 +45,37 @@ cpp/plugin_abi.wasm: EXPORTS = get_abi_version init process cleanup get_call_cou
 
 EXAMPLE_PLUGINS = cpp/plugin.wasm cpp/plugin_abi.wasm
 
-# Served plugins: every plugins/NAME/NAME.cpp becomes plugins/NAME/NAME.wasm,
-# which is where the HTTP service looks for plugin NAME. Other .cpp files in
-# a plugin directory are ignored. An optional plugins/NAME/exports file lists
-# the export names (whitespace- or newline-separated) and replaces
-# DEFAULT_PLUGIN_EXPORTS; it is a prerequisite, so editing it rebuilds.
+# Served plugins: every plugins/NAME/NAME.cpp (or NAME.c, see ABI v2 below)
+# becomes plugins/NAME/NAME.wasm, which is where the HTTP service looks for
+# plugin NAME. Other source files in a plugin directory are ignored.
 dir_name = $(notdir $(patsubst %/,%,$(dir $1)))
-SERVED_SOURCES := $(foreach s,$(wildcard plugins/*/*.cpp),\
-                    $(if $(filter $(call dir_name,$s).cpp,$(notdir $s)),$s))
+PLUGINS_DIR ?= plugins
+PLUGIN_SOURCES := $(foreach s,$(wildcard $(PLUGINS_DIR)/*/*.c $(PLUGINS_DIR)/*/*.cpp),\
+                    $(if $(filter $(call dir_name,$s),$(basename $(notdir $s))),$s))
+
+# ABI v2 plugins: a source that includes the SDK header (#include
+# "wasmedge_plugin.h") is a v2 plugin; the source itself says so, no other
+# file is needed. NAME.c is built as C, NAME.cpp as C++ with libc++, both with
+# the SDK flags above. The exports come from the WASMEDGE_PLUGIN_V2* macro in
+# the source, so there is no export list; the header is a prerequisite, so
+# editing it rebuilds them. plugins/NAME/plugin.toml (limits) is read by the
+# host at load time and plays no part in the build.
+SDK_SOURCES := $(if $(PLUGIN_SOURCES),$(shell grep -lE \
+                 'include[[:space:]]*["<]wasmedge_plugin\.h[">]' $(PLUGIN_SOURCES)))
+V2_C_PLUGINS := $(patsubst %.c,%.wasm,$(filter %.c,$(SDK_SOURCES)))
+V2_CXX_PLUGINS := $(patsubst %.cpp,%.wasm,$(filter %.cpp,$(SDK_SOURCES)))
+V2_PLUGINS := $(V2_C_PLUGINS) $(V2_CXX_PLUGINS)
+$(foreach s,$(filter-out $(SDK_SOURCES),$(filter %.c,$(PLUGIN_SOURCES))),\
+  $(warning $s: not built: a C plugin must include wasmedge_plugin.h (ABI v2)))
+
+# ABI v1 plugins: every other plugins/NAME/NAME.cpp. An optional
+# plugins/NAME/exports file lists the export names (whitespace- or
+# newline-separated) and replaces DEFAULT_PLUGIN_EXPORTS; it is a
+# prerequisite, so editing it rebuilds.
+SERVED_SOURCES := $(filter-out $(SDK_SOURCES),$(filter %.cpp,$(PLUGIN_SOURCES)))
 SERVED_PLUGINS := $(SERVED_SOURCES:.cpp=.wasm)
+CLASHES := $(strip $(foreach w,$(sort $(V2_PLUGINS)),$(if $(word 2,$(filter $w,$(V2_PLUGINS) $(SERVED_PLUGINS))),$(dir $w))))
+$(if $(CLASHES),$(error $(CLASHES): both NAME.c and NAME.cpp build NAME.wasm; keep one))
 
 define served_plugin
 $1: EXPORTS = $$(or $$(strip $$(file < $(dir $1)exports)),$$(DEFAULT_PLUGIN_EXPORTS))
@@ -46,7 +83,7 @@ $1: $(wildcard $(dir $1)exports)
 endef
 $(foreach w,$(SERVED_PLUGINS),$(eval $(call served_plugin,$w)))
 
-ALL_PLUGINS = $(EXAMPLE_PLUGINS) $(SERVED_PLUGINS)
+ALL_PLUGINS = $(EXAMPLE_PLUGINS) $(SERVED_PLUGINS) $(V2_PLUGINS)
 
 plugins: $(ALL_PLUGINS)
 
@@ -55,13 +92,24 @@ $(ALL_PLUGINS): | toolchain
 toolchain:
 	@command -v $(CXX_WASM) >/dev/null 2>&1 || scripts/setup.sh --packages-only
 
-# The rule itself. It stops with a hint when the compiler is missing, and
-# refuses to build a module that would export nothing.
+# Stops a recipe with a hint when compiler $1 is missing.
+require_compiler = @command -v $1 >/dev/null 2>&1 || { \
+	  echo "error: $1 not found; run 'make setup' (see BUILD.md)" >&2; exit 1; }
+
+# The v1 rule. It refuses to build a module that would export nothing.
 %.wasm: %.cpp
-	@command -v $(CXX_WASM) >/dev/null 2>&1 || { \
-	  echo "error: $(CXX_WASM) not found; run 'make setup' (see BUILD.md)" >&2; exit 1; }
+	$(call require_compiler,$(CXX_WASM))
 	$(if $(strip $(EXPORTS)),,$(error $@: no EXPORTS declared for this plugin))
 	$(CXX_WASM) $(WASM_FLAGS) $(addprefix -Wl$(comma)--export=,$(EXPORTS)) -o $@ $<
+
+# The v2 rules (static pattern rules, so they win over the v1 rule above).
+$(V2_C_PLUGINS): %.wasm: %.c $(SDK_HEADER)
+	$(call require_compiler,$(CC_WASM))
+	$(CC_WASM) $(SDK_FLAGS) $(SDK_CFLAGS) -o $@ $<
+
+$(V2_CXX_PLUGINS): %.wasm: %.cpp $(SDK_HEADER)
+	$(call require_compiler,$(CXX_WASM))
+	$(CXX_WASM) $(SDK_FLAGS) $(SDK_CXXFLAGS) -o $@ $<
 
 # ---------------------------------------------------------------------------
 # Setup and tests. `make setup` installs whatever is missing (system packages,
@@ -79,3 +127,41 @@ test: setup
 .PHONY: rss
 rss: setup
 	$(VENV)/bin/python bench/rss_cycles.py
+
+# One table, every row measured in the same run: warm call, isolated lifecycle, compute (AOT,
+# interpreter, wasmtime-py, native C) and load (cold AOT compile vs cache hit). Needs the `bench`
+# extra (wasmtime), installed here when missing. `make bench-profile`: where a warm call's time goes.
+.PHONY: bench bench-profile
+bench: setup
+	@$(VENV)/bin/python -c 'import wasmtime' 2>/dev/null || $(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(VENV)/bin/python bench/run.py
+
+bench-profile: setup
+	$(VENV)/bin/python bench/profile_call.py
+
+# ---------------------------------------------------------------------------
+# HTTP service (server/). `make serve` installs what is missing, builds the
+# plugins and serves ./plugins on 127.0.0.1:8080 until Ctrl-C / SIGTERM.
+# Extra flags: make serve SERVE_ARGS='--workers 4 --timeout-ms 500'
+# ---------------------------------------------------------------------------
+.PHONY: serve
+SERVE_ARGS ?=
+serve: setup plugins
+	$(VENV)/bin/python -m server --host 127.0.0.1 --port 8080 --plugins plugins $(SERVE_ARGS)
+
+# ---------------------------------------------------------------------------
+# Fuzzing (bench/fuzz.py): 10,000 mutated modules through the binding and the
+# plugin runtime, in batches run by child processes. Fails on any crash, hang
+# or exception that is not a WasmEdgeError; crashers are saved with a note in
+# build/fuzz-crashes. Vary it with FUZZ_ARGS='--seed 2 --modules 50000'.
+# A 300-module run (--quick) is part of `make test`.
+# ---------------------------------------------------------------------------
+.PHONY: fuzz
+FUZZ_ARGS ?=
+fuzz: setup
+	$(VENV)/bin/python bench/fuzz.py --modules 10000 --batch 200 --jobs 2 --seed 1 $(FUZZ_ARGS)
+
+# The SDK example plugins checked exhaustively (thousands of inputs; about a minute).
+.PHONY: check-sdk
+check-sdk: setup
+	$(VENV)/bin/python scripts/check_sdk_plugins.py

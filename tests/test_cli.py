@@ -101,3 +101,22 @@ def test_serve_is_the_service(tmp_path):
     done = cli("serve", "--help")
     assert done.returncode == 0
     assert done.stdout.startswith("usage: wasmedge-py serve") and "--plugins" in done.stdout
+
+
+def test_new_scaffolds_a_v2_plugin_that_builds_and_runs(tmp_path, built_plugins):
+    import wasmedge_py as w
+
+    store = tmp_path / "plugins"
+    done = cli("new", "demo", "--dir", store)
+    assert done.returncode == 0, done.stderr
+    assert (store / "demo" / "demo.c").is_file() and (store / "demo" / "plugin.toml").is_file()
+    subprocess.run(["make", "-s", "-C", str(built_plugins), "plugins", f"PLUGINS_DIR={store}"], check=True)
+    limits = w.PluginLimits().with_manifest(store / "demo" / "plugin.toml")
+    with w.load_plugin(store / "demo" / "demo.wasm", limits) as plugin:
+        assert plugin.abi_major == 2
+        assert plugin.call_bytes(b"echo me") == b"echo me"
+        assert plugin.call_json({"a": [1, 2]}) == {"a": [1, 2]}
+    again = cli("new", "demo", "--dir", store)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = cli("new", "../escape", "--dir", store)
+    assert bad.returncode == 1 and "invalid plugin name" in bad.stderr

@@ -4,14 +4,15 @@ Hypothesis properties run here, in the pytest process (random bytes, mutated val
 random argument values), plus a short run of the child-process harness, bench/fuzz.py; `make fuzz`
 runs that harness on 10,000 modules.
 
-Modules that could take a long-lived process down (see ``fuzz.in_process_hazards``: table.grow by
-a huge delta and huge tables abort inside WasmEdge; start functions and ``_initialize`` run without
-a timeout) are only loaded and validated here; the harness runs them to the end in child processes.
+Modules are instantiated sandboxed (the default), with ``init_timeout``: without the sandbox,
+WasmEdge itself aborts the process on a huge table and runs a start function with no timeout. On a
+checkout without ``sandbox=`` the modules ``fuzz.in_process_hazards`` names are only loaded and
+validated here (the harness still runs them, in child processes).
 
-Bugs the fuzzer found that are not fixed yet are listed in ``KNOWN_BUGS``: the properties set
-their violations aside, and each has a ``xfail(strict=True)`` regression test below with a minimal
-reproducer. Fixing a bug makes its regression test XPASS, i.e. fail: then delete its
-``KNOWN_BUGS`` entry and the ``xfail`` marker.
+The ``test_regression_*`` tests keep the minimal reproducers of what the fuzzer has found. A bug
+found and not fixed yet goes into ``KNOWN_BUGS`` (the properties then set its violations aside) or
+``KNOWN_INCIDENTS`` (crashes and hangs the harness may report), with a ``xfail(strict=True)``
+regression test; fixing it makes that test XPASS, i.e. fail: then delete the entry and the marker.
 """
 
 from __future__ import annotations
@@ -50,22 +51,15 @@ fuzz = _load_fuzz()
 TIMEOUT = 0.2  # per call, in seconds
 CONFIG_PAGES = fuzz.MAX_PAGES
 
-# -- bugs found and not fixed yet -------------------------------------------------------------
-# id -> (what is wrong, pattern of the harness's violation signature "step: message")
-KNOWN_BUGS: dict[str, tuple[str, str]] = {}  # all fixed so far; see the regression tests below
-# Crashes and hangs of the child-process harness that are known: (kind, patterns of its detail,
-# of its stderr's last line and of one of the module's in_process_hazards).
-KNOWN_INCIDENTS = [
-    # table.grow by a huge delta, or a huge table: std::bad_alloc, or seconds spent in the one
-    # instruction (no timeout can stop it) allocating gigabytes
-    ("crash", r"SIGABRT", r"std::bad_alloc", r"table"),
-    ("hang", r"in step (call|call_guarded|call_cancelled|call_after_cancel|plugin_\w+)$", r"", r"table"),
-    # code that runs before any call can carry a timeout (start function, _initialize,
-    # get_abi_version in load_plugin) and never returns, or recurses without the guard until
-    # the child's memory limit
-    ("hang", r"in step (instantiate|instantiate_guarded|plugin_load)$", r"", r""),
-    ("crash", r"SIGABRT in step instantiate$", r"std::bad_alloc", r"no timeout"),
-]
+# -- bugs found and not fixed yet: none at the moment (see the regression tests) ---------------
+# id -> (what is wrong, pattern of the harness's violation signature "step: message"), e.g.
+# "float-overflow": ("an int beyond a double as an f64 argument raises OverflowError",
+#                    r"^call: builtins\.OverflowError: int too large to convert to float")
+KNOWN_BUGS: dict[str, tuple[str, str]] = {}
+# Crashes and hangs the harness may report: (kind, patterns of its detail, of its stderr's last
+# line and of one of the module's in_process_hazards), e.g. ("crash", r"SIGABRT", r"std::bad_alloc",
+# r"table") for table.grow by a huge delta before the sandbox capped tables.
+KNOWN_INCIDENTS: list[tuple[str, str, str, str]] = []
 
 
 def known_bug(violation: dict) -> str | None:
@@ -97,6 +91,8 @@ IN_PROCESS_WAT = [
 def seeds(built_plugins, wat) -> list[bytes]:
     """Seed modules for the in-process properties: the built plugins and a few WAT modules."""
     data = [(built_plugins / rel).read_bytes() for rel, _ in fuzz.PLUGIN_SEEDS]
+    data += [path.read_bytes() for path in sorted(built_plugins.glob("plugins/*/*.wasm"))
+             if path.relative_to(built_plugins).as_posix() not in {rel for rel, _ in fuzz.PLUGIN_SEEDS}]
     for rel in IN_PROCESS_WAT:
         data.append(Path(wat(source=(REPO / rel).read_text())).read_bytes())
     return data
@@ -146,9 +142,10 @@ random_modules = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(random_modules)
 def test_random_bytes_load_or_raise_load_or_validation_error(data):
-    for stack in (None, 1 << 20):
+    variants = [{}, {"max_stack_bytes": 1 << 20}] + ([{"sandbox": False}] if fuzz.api_features()["sandbox"] else [])
+    for options in variants:
         try:
-            module = w.Module.from_bytes(data, max_stack_bytes=stack)
+            module = w.Module.from_bytes(data, **options)
         except (w.LoadError, w.ValidationError):
             continue
         with module:
@@ -172,7 +169,7 @@ def test_stack_guard_rewriter_only_refuses(data, slots):
 # -- mutated modules ---------------------------------------------------------------------------
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), mutations)
 def test_mutated_modules_end_in_a_result_or_a_wasmedge_error(seeds, scratch, draw, ops):
     """Load, validate, stack-guard, instantiate and call every export (binding and plugin runtime);
@@ -186,7 +183,7 @@ def test_mutated_modules_end_in_a_result_or_a_wasmedge_error(seeds, scratch, dra
     assert not violations, f"module {data.hex()}\n\n{describe(violations)}"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), body_mutations)
 def test_stack_guard_keeps_validity_and_results_of_mutated_code(seeds, draw, ops):
     """Mutations inside function bodies keep many modules valid: for those the guarded module must
@@ -225,7 +222,12 @@ def _fits(valtype: str, value) -> bool:
         return False
     if valtype in RANGES:
         return isinstance(value, int) and RANGES[valtype][0] <= value <= RANGES[valtype][1]
-    return isinstance(value, float) or (isinstance(value, int) and abs(value) < 2**1023)
+    if isinstance(value, float):
+        return True
+    try:
+        return isinstance(value, int) and math.isfinite(float(value))
+    except OverflowError:  # an int beyond the largest double
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -261,10 +263,6 @@ def test_random_arguments_give_a_result_or_a_wasmedge_error(callee, draw):
         return
     except w.WasmEdgeError:
         return
-    except OverflowError:
-        if any(p in ("f32", "f64") and isinstance(a, int) and abs(a) >= 2**1023 for p, a in zip(params, args)):
-            return  # KNOWN_BUGS["float-overflow"]
-        raise
     assert valid, f"{name}{signature} accepted invalid arguments {args!r}"
     results = result if isinstance(result, tuple) else () if result is None else (result,)
     assert len(results) == len(signature.results)
@@ -308,7 +306,7 @@ def test_quick_harness_run(built_plugins, tmp_path):
     assert done.returncode == (1 if result["incidents"] or result["violations"] else 0)
 
 
-# -- regressions: what the fuzzer found (each xfail until fixed) -------------------------------
+# -- regressions: what the fuzzer found -------------------------------------------------------
 
 
 def _run_python(code: str, timeout: float) -> subprocess.CompletedProcess:

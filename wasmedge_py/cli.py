@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import version
@@ -71,6 +73,32 @@ def compile_file(source: str, target: str, config: Config, *, interruptible: boo
     return [f"compiled {source} -> {target}"]
 
 
+PLUGIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the names the service accepts
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "plugin_v2"
+
+
+def new_plugin(name: str, store: str) -> list[str]:
+    """Scaffold ``store/NAME/`` with an ABI v2 C source using the SDK and a ``plugin.toml``."""
+    if not PLUGIN_NAME.fullmatch(name):
+        raise ValueError(f"invalid plugin name {name!r}: use 1-64 characters of A-Z a-z 0-9 _ -")
+    target = Path(store) / name
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    # Plain replacement, not str.format: the C source has braces of its own.
+    files = {
+        target / output: (TEMPLATES / template).read_text().replace("{name}", name)
+        for template, output in (("NAME.c.tmpl", f"{name}.c"), ("plugin.toml.tmpl", "plugin.toml"))
+    }
+    target.mkdir(parents=True)
+    written = []
+    for path, text in files.items():
+        path.write_text(text)
+        written.append(str(path))
+    return [f"created {path}" for path in written] + [
+        f"next: make plugins  (builds {target / name}.wasm), then POST /run {{\"plugin\": \"{name}\", \"input\": ...}}"
+    ]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()})")
@@ -89,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         help="faster code that timeouts cannot stop (only for trusted modules)",
     )
     compile_cmd.add_argument("--fuel", action="store_true", help="compile with cost measuring (needed for fuel)")
+    new_cmd = commands.add_parser("new", help="scaffold an ABI v2 plugin (C, using the SDK header)")
+    new_cmd.add_argument("name")
+    new_cmd.add_argument("--dir", default="plugins", help="the plugin store (default: ./plugins)")
     commands.add_parser("serve", help="serve plugins over HTTP (see `wasmedge-py serve --help`)", add_help=False)
     for sub in (run_cmd, inspect_cmd, compile_cmd):
         sub.add_argument("--max-memory-pages", type=int, default=None, help="cap on linear memory (64 KiB pages)")
@@ -105,6 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return serve(argv[1:], prog="wasmedge-py serve")
     options = _parser().parse_args(argv)
+    if options.command == "new":
+        try:
+            lines = new_plugin(options.name, options.dir)
+        except (ValueError, OSError) as exc:
+            print(f"wasmedge-py: error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(lines))
+        return 0
     try:
         with Config(max_memory_pages=options.max_memory_pages) as config:
             if options.command == "run":

@@ -239,12 +239,7 @@ class Plugin:
         finally:
             if data:
                 self._dealloc_quietly(in_ptr, len(data))
-        if packed < 0:
-            message = self._error_message()
-            detail = f": {message}" if message else ""
-            raise PluginCodeError(
-                f"process_bytes() returned error code {packed}: {error_code_name(packed)}{detail}", packed, error_code_name(packed)
-            )
+        self._check_code("process_bytes", packed)
         out_ptr, out_len = packed >> 32, packed & 0xFFFFFFFF
         if out_len == 0:
             self._calls += 1
@@ -354,8 +349,10 @@ class Plugin:
             exc.add_note(f"while calling {name}() of plugin {self.path}")
             raise
 
-    @staticmethod
-    def _check_code(name: str, code: int) -> int:
+    def _check_code(self, name: str, code: int) -> int:
+        """A negative code is the plugin's error; a v2 plugin may explain it (get_error_message)."""
         if code < 0:
-            raise PluginCodeError(f"{name}() returned error code {code}: {error_code_name(code)}", code, error_code_name(code))
+            message = self._error_message() if self.abi_major == 2 else ""
+            detail = f": {message}" if message else ""
+            raise PluginCodeError(f"{name}() returned error code {code}: {error_code_name(code)}{detail}", code, error_code_name(code))
         return code

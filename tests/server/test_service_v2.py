@@ -49,3 +49,18 @@ async def test_plugins_listing_shows_both_abis(client, store):
     described = {p["name"]: p for p in (listing["plugins"] if isinstance(listing, dict) else listing)}
     assert described["rev"]["abi_version"] == "v2.0.0"
     assert described["hello"]["abi_version"] in (None, "v1.0.0", "v1 (no get_abi_version)")
+
+
+async def test_sdk_plugin_served_from_the_repo_store(aiohttp_client, built_plugins):
+    from server.app import make_app
+    from server.settings import Settings
+
+    app = make_app(Settings(plugins=str(built_plugins / "plugins")))
+    client = await aiohttp_client(app)
+    response = await post_run(client, {"plugin": "json_stats", "input": {"values": [1, 2.5, 3]}})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["output"]["sum"] == 6.5
+    text = await post_run(client, {"plugin": "upper", "input": "shout"})  # JSON text in, JSON text out
+    assert text.status == 200 and await text.json() == {"output": "SHOUT"}
+    hello = await post_run(client, {"plugin": "hello", "input": 21})
+    assert await hello.json() == {"output": 43}

@@ -1,0 +1,377 @@
+"""make bench: one table, every row measured side by side in the same run, with ratios.
+
+    .venv/bin/python bench/run.py [--quick]
+
+Groups (times are per operation, best of several runs, so background load only ever slows a row):
+
+- warm call      process(21) on a ready instance: a C program against the WasmEdge C API (the
+                 floor), this binding, wasmtime-py; plus AOT and the plugin runtime for context.
+- lifecycle      instantiate from an already validated module + init + process + cleanup + free.
+- compute        fib(30) from bench/fib.c: WasmEdge AOT, WasmEdge interpreter, wasmtime-py, and the
+                 same C built natively with gcc -O2.
+- load           cold AOT compile vs AOT cache hit (and plain loading, for context).
+- http           filled by ``http_rows()`` (the HTTP service's own benchmark).
+
+Everything it builds (the C floor, fib.wasm, the native fib, the AOT cache) goes under build/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+BUILD = REPO / "build" / "bench"
+PLUGIN = REPO / "cpp" / "plugin_abi.wasm"
+WASMEDGE_INCLUDE = "/usr/include"  # <wasmedge/wasmedge.h>, from libwasmedge-dev
+FIB_N = 30
+FIB_RESULT = 832040
+
+sys.path.insert(0, str(REPO))
+
+import wasmedge_py as w  # noqa: E402
+from wasmedge_py.compiler import AotCache, CompileOptions  # noqa: E402
+
+try:
+    import wasmtime
+except ImportError:  # the `bench` extra; `make bench` installs it
+    wasmtime = None
+
+
+@dataclass
+class Row:
+    group: str
+    name: str
+    seconds: float | None  # per operation; None = not available
+    note: str = ""
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _stale(target: Path, *sources: Path) -> bool:
+    return not target.exists() or any(s.stat().st_mtime > target.stat().st_mtime for s in sources)
+
+
+def _run(command: list[str]) -> None:
+    tool = shutil.which(command[0])
+    if tool is None:
+        sys.exit(f"bench: {command[0]} not found; run `make setup`")
+    subprocess.run(command, check=True)
+
+
+def build() -> dict[str, Path]:
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if not PLUGIN.exists():
+        subprocess.run(["make", "-s", "-C", str(REPO), "plugins"], check=True)
+    out = {
+        "c_floor": BUILD / "c_floor",
+        "fib_wasm": BUILD / "fib.wasm",
+        "fib_native": BUILD / "fib_native",
+    }
+    if _stale(out["c_floor"], BENCH / "c_floor.c"):
+        _run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(out["c_floor"]), str(BENCH / "c_floor.c"), "-lwasmedge"])
+    if _stale(out["fib_wasm"], BENCH / "fib.c"):
+        _run(["clang-16", "--target=wasm32-wasi", "-nostdlib", "-Wl,--no-entry", "-O2", "-o", str(out["fib_wasm"]), str(BENCH / "fib.c")])
+    if _stale(out["fib_native"], BENCH / "fib.c"):
+        _run(["gcc", "-O2", "-DFIB_NATIVE_MAIN", "-o", str(out["fib_native"]), str(BENCH / "fib.c")])
+    return out
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def best_per_op(body: Callable[[int], None], count: int, repeats: int) -> float:
+    """Seconds per operation: ``body(count)`` does ``count`` operations; best of ``repeats``."""
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        started = time.perf_counter()
+        body(count)
+        best = min(best, (time.perf_counter() - started) / count)
+    return best
+
+
+def c_floor(binary: Path, module: Path, warm: int, cycles: int, repeats: int) -> tuple[float, float]:
+    output = subprocess.run([str(binary), str(module), str(warm), str(cycles), str(repeats)], check=True, capture_output=True, text=True).stdout
+    values = dict(line.split() for line in output.splitlines())
+    return float(values["warm"]) * 1e-9, float(values["lifecycle"]) * 1e-9
+
+
+# -- the groups --------------------------------------------------------------------------------
+
+
+def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: float) -> list[Row]:
+    warm_n, cycle_n, repeats = int(200_000 * scale), int(3_000 * scale), 5
+    plugin_bytes = PLUGIN.read_bytes()
+    plugin_so = cache.get_or_compile(plugin_bytes)
+
+    c_warm, c_cycle = c_floor(built["c_floor"], PLUGIN, warm_n, cycle_n, repeats)
+    c_warm_aot, c_cycle_aot = c_floor(built["c_floor"], plugin_so, warm_n, cycle_n, repeats)
+
+    def binding_warm(path: Path) -> float:
+        with w.Module.from_file(path) as module, w.Instance(module) as instance:
+            instance.call("init")
+            process = instance.function("process")
+            assert process(21) == 43
+
+            def body(n: int) -> None:
+                for _ in range(n):
+                    process(21)
+
+            return best_per_op(body, warm_n, repeats)
+
+    def binding_cycle(path: Path) -> float:
+        with w.Module.from_file(path) as module:
+            def body(n: int) -> None:
+                for _ in range(n):
+                    with w.Instance(module) as instance:
+                        instance.call("init")
+                        instance.call("process", 21)
+                        instance.call("cleanup")
+
+            return best_per_op(body, cycle_n, repeats)
+
+    limits = w.PluginLimits()
+    module = w.load_module(PLUGIN, limits)
+    with w.load_plugin(PLUGIN, limits, module=module) as plugin:
+        plugin.init()
+        plugin_warm_n = max(200, warm_n // 40)
+
+        def plugin_body(n: int) -> None:
+            for _ in range(n):
+                plugin.execute(21)
+
+        plugin_warm = best_per_op(plugin_body, plugin_warm_n, repeats)
+
+    def plugin_cycle_body(n: int) -> None:
+        for _ in range(n):
+            with w.load_plugin(PLUGIN, limits, module=module) as plugin:
+                plugin.init()
+                plugin.execute(21)
+                plugin.cleanup()
+
+    plugin_cycle = best_per_op(plugin_cycle_body, max(100, cycle_n // 4), repeats)
+    module.close()
+
+    wt_warm = wt_cycle = None
+    if wasmtime is not None:
+        engine = wasmtime.Engine()
+        wt_module = wasmtime.Module.from_file(engine, str(PLUGIN))
+        store = wasmtime.Store(engine)
+        exports = wasmtime.Instance(store, wt_module, []).exports(store)
+        exports["init"](store)
+        process = exports["process"]
+        assert process(store, 21) == 43
+
+        def wt_body(n: int) -> None:
+            for _ in range(n):
+                process(store, 21)
+
+        wt_warm = best_per_op(wt_body, max(1000, warm_n // 20), repeats)
+
+        def wt_cycle_body(n: int) -> None:
+            for _ in range(n):
+                cycle_store = wasmtime.Store(engine)
+                found = wasmtime.Instance(cycle_store, wt_module, []).exports(cycle_store)
+                found["init"](cycle_store)
+                found["process"](cycle_store, 21)
+                found["cleanup"](cycle_store)
+
+        wt_cycle = best_per_op(wt_cycle_body, cycle_n, repeats)
+
+    no_wt = "" if wasmtime else "n/a: pip install wasmtime (the `bench` extra)"
+    return [
+        Row("warm call", "C floor: WasmEdge C API, interpreter", c_warm),
+        Row("warm call", "binding: Function.__call__, interpreter", binding_warm(PLUGIN)),
+        Row("warm call", "wasmtime-py: Func.__call__", wt_warm, no_wt),
+        Row("warm call", "C floor: WasmEdge C API, AOT .so", c_warm_aot),
+        Row("warm call", "binding: Function.__call__, AOT .so", binding_warm(plugin_so)),
+        Row("warm call", "Plugin.execute (default limits: timeout, guard)", plugin_warm),
+        Row("lifecycle", "C floor: WasmEdge C API, interpreter", c_cycle),
+        Row("lifecycle", "binding: Instance + 3 calls + close", binding_cycle(PLUGIN)),
+        Row("lifecycle", "wasmtime-py: Store + Instance + 3 calls", wt_cycle, no_wt),
+        Row("lifecycle", "C floor: WasmEdge C API, AOT .so", c_cycle_aot),
+        Row("lifecycle", "binding: Instance + 3 calls + close, AOT", binding_cycle(plugin_so)),
+        Row("lifecycle", "load_plugin(module=cached) + init/execute/cleanup", plugin_cycle),
+    ]
+
+
+def compute_rows(built: dict[str, Path], cache: AotCache, scale: float) -> list[Row]:
+    fib_bytes = built["fib_wasm"].read_bytes()
+    repeats = 5 if scale >= 1 else 2
+
+    native_output = subprocess.run([str(built["fib_native"]), str(FIB_N), "9"], check=True, capture_output=True, text=True).stdout.split()
+    assert int(native_output[0]) == FIB_RESULT
+    native = float(native_output[1]) * 1e-9
+
+    def binding(module: w.Module, repeats: int, **instance_options) -> float:
+        with module, w.Instance(module, **instance_options) as instance:
+            fib = instance.function("fib")
+            assert fib(FIB_N) == FIB_RESULT
+            return best_per_op(lambda n: [fib(FIB_N) for _ in range(n)], 1, repeats)
+
+    def aot(options: CompileOptions, config: w.Config) -> w.Module:
+        return w.Module.from_file(cache.get_or_compile(fib_bytes, options), config)
+
+    fuel = 10**12
+    rows = [
+        Row("compute", f"native C: gcc -O2, fib({FIB_N})", native),
+        Row("compute", "WasmEdge AOT (interruptible, the default)", binding(aot(CompileOptions(), w.Config()), repeats)),
+        Row("compute", "WasmEdge AOT, interruptible=False", binding(aot(CompileOptions(interruptible=False), w.Config()), repeats),
+            "timeouts cannot stop it"),
+        Row("compute", "WasmEdge AOT + cost measuring (fuel)",
+            binding(aot(CompileOptions(cost_measuring=True), w.Config(cost_measuring=True)), repeats, fuel=fuel)),
+    ]
+    if wasmtime is not None:
+        engine = wasmtime.Engine()
+        store = wasmtime.Store(engine)
+        fib = wasmtime.Instance(store, wasmtime.Module(engine, fib_bytes), []).exports(store)["fib"]
+        assert fib(store, FIB_N) == FIB_RESULT
+        rows.append(Row("compute", "wasmtime-py (Cranelift)", best_per_op(lambda n: [fib(store, FIB_N) for _ in range(n)], 1, repeats)))
+    else:
+        rows.append(Row("compute", "wasmtime-py (Cranelift)", None, "n/a: pip install wasmtime"))
+    interpreted = w.Config(force_interpreter=True)
+    rows.append(Row("compute", "WasmEdge interpreter", binding(w.Module.from_bytes(fib_bytes, interpreted), 3 if scale >= 1 else 1)))
+    rows.append(Row("compute", "WasmEdge interpreter + fuel",
+                    binding(w.Module.from_bytes(fib_bytes, w.Config(force_interpreter=True, cost_measuring=True)), 2 if scale >= 1 else 1, fuel=fuel)))
+    return rows
+
+
+def load_rows(cache: AotCache, scale: float) -> list[Row]:
+    plugin_bytes = PLUGIN.read_bytes()
+    repeats = 5 if scale >= 1 else 2
+    cold = float("inf")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(dir=BUILD) as directory:
+            fresh = AotCache(Path(directory) / "aot")
+            started = time.perf_counter()
+            fresh.get_or_compile(plugin_bytes)
+            cold = min(cold, time.perf_counter() - started)
+            assert fresh.compiles == 1
+    path = cache.get_or_compile(plugin_bytes)
+    first_hit = best_per_op(lambda n: [AotCache(cache.directory).get_or_compile(plugin_bytes) for _ in range(n)], 200, repeats)
+    warm_hit = best_per_op(lambda n: [cache.get_or_compile(plugin_bytes) for _ in range(n)], 2000, repeats)
+    load_so = best_per_op(lambda n: [w.Module.from_file(path).close() for _ in range(n)], 200, repeats)
+    load_wasm = best_per_op(lambda n: [w.Module.from_file(PLUGIN).close() for _ in range(n)], 200, repeats)
+    rows = [
+        Row("load", "cold AOT compile (plugin_abi.wasm -> .so, cached)", cold),
+        Row("load", "AOT cache hit, new AotCache (key + sha256 verify)", first_hit),
+        Row("load", "AOT cache hit, same AotCache (key + stat)", warm_hit),
+        Row("load", "Module.from_file(.so): dlopen + validate", load_so),
+        Row("load", "Module.from_file(.wasm): parse + validate", load_wasm),
+    ]
+    if wasmtime is not None:
+        engine = wasmtime.Engine()
+        rows.append(Row("load", "wasmtime Module(): Cranelift compile", best_per_op(lambda n: [wasmtime.Module(engine, plugin_bytes) for _ in range(n)], 20, repeats)))
+    return rows
+
+
+def http_rows() -> list[Row]:
+    """Hook for the HTTP service's rows (group "http"), measured by whoever owns the server."""
+    return []
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def ratio(rows: list[Row], group: str, top: str, bottom: str) -> str | None:
+    found = {r.name: r.seconds for r in rows if r.group == group}
+    a, b = found.get(top), found.get(bottom)
+    if not a or not b:
+        return None
+    return f"{a / b:.3g}x"
+
+
+RATIOS = [
+    # (group, label, numerator row, denominator row)
+    ("warm call", "binding / C floor", "binding: Function.__call__, interpreter", "C floor: WasmEdge C API, interpreter"),
+    ("warm call", "wasmtime / binding", "wasmtime-py: Func.__call__", "binding: Function.__call__, interpreter"),
+    ("warm call", "binding AOT / C floor AOT", "binding: Function.__call__, AOT .so", "C floor: WasmEdge C API, AOT .so"),
+    ("warm call", "C floor AOT / C floor interpreter", "C floor: WasmEdge C API, AOT .so", "C floor: WasmEdge C API, interpreter"),
+    ("warm call", "Plugin.execute / binding", "Plugin.execute (default limits: timeout, guard)", "binding: Function.__call__, interpreter"),
+    ("lifecycle", "binding / C floor", "binding: Instance + 3 calls + close", "C floor: WasmEdge C API, interpreter"),
+    ("lifecycle", "wasmtime / binding", "wasmtime-py: Store + Instance + 3 calls", "binding: Instance + 3 calls + close"),
+    ("lifecycle", "load_plugin cycle / binding", "load_plugin(module=cached) + init/execute/cleanup", "binding: Instance + 3 calls + close"),
+    ("compute", "interpreter / AOT", "WasmEdge interpreter", "WasmEdge AOT (interruptible, the default)"),
+    ("compute", "AOT / native C", "WasmEdge AOT (interruptible, the default)", f"native C: gcc -O2, fib({FIB_N})"),
+    ("compute", "AOT non-interruptible / native C", "WasmEdge AOT, interruptible=False", f"native C: gcc -O2, fib({FIB_N})"),
+    ("compute", "AOT interruptible / non-interruptible", "WasmEdge AOT (interruptible, the default)", "WasmEdge AOT, interruptible=False"),
+    ("compute", "AOT + fuel / AOT", "WasmEdge AOT + cost measuring (fuel)", "WasmEdge AOT (interruptible, the default)"),
+    ("compute", "wasmtime / AOT", "wasmtime-py (Cranelift)", "WasmEdge AOT (interruptible, the default)"),
+    ("compute", "interpreter + fuel / interpreter", "WasmEdge interpreter + fuel", "WasmEdge interpreter"),
+    ("load", "cold compile / cache hit (new AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, new AotCache (key + sha256 verify)"),
+    ("load", "cold compile / cache hit (same AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, same AotCache (key + stat)"),
+]
+
+
+def print_table(rows: list[Row], header: str) -> None:
+    print(header)
+    name_width = max(len(r.name) for r in rows)
+    print(f"{'group':<10} {'variant':<{name_width}} {'time/op':>10} {'vs 1st':>8}  note")
+    print("-" * (name_width + 40))
+    baseline: dict[str, float | None] = {}
+    for row in rows:
+        base = baseline.setdefault(row.group, row.seconds)
+        relative = f"{row.seconds / base:.3g}x" if row.seconds and base else ""
+        print(f"{row.group:<10} {row.name:<{name_width}} {fmt_time(row.seconds):>10} {relative:>8}  {row.note}")
+    print()
+    print("ratios (time / time; > 1 means the first is slower):")
+    for group, label, top, bottom in RATIOS:
+        value = ratio(rows, group, top, bottom)
+        if value:
+            print(f"  {group:<10} {label} = {value}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke test, noisier)")
+    options = parser.parse_args()
+    scale = 0.1 if options.quick else 1.0
+    started = time.perf_counter()
+    built = build()
+    cache = AotCache(BUILD / "aot-cache")
+    load_average = os.getloadavg()[0]
+    rows = warm_and_lifecycle_rows(built, cache, scale) + compute_rows(built, cache, scale) + load_rows(cache, scale) + http_rows()
+    header = (
+        f"WasmEdge {w.version()} · wasmtime-py {_wasmtime_version()} · Python {platform.python_version()} · "
+        f"{os.cpu_count()} CPUs · load average {load_average:.2f} at start · best of several runs per row"
+    )
+    print_table(rows, header)
+    print(f"\n(bench took {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _wasmtime_version() -> str:
+    if wasmtime is None:
+        return "not installed"
+    try:
+        from importlib.metadata import version
+
+        return version("wasmtime")
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
