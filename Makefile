@@ -165,3 +165,8 @@ fuzz: setup
 .PHONY: check-sdk
 check-sdk: setup
 	$(VENV)/bin/python scripts/check_sdk_plugins.py
+
+# 100,000 runtime lifecycles and 10,000 HTTP requests to a real server; fails if RSS grows 5 % or more.
+.PHONY: soak
+soak: setup
+	$(VENV)/bin/python bench/soak.py
