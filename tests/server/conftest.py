@@ -102,3 +102,14 @@ def make_client(aiohttp_client, store) -> Callable[..., Awaitable[TestClient]]:
 @pytest.fixture
 async def client(make_client) -> TestClient:
     return await make_client()
+
+
+@pytest.fixture(scope="session")
+def hostile_dir(tmp_path_factory) -> Path:
+    """A plugin store holding every hostile plugin of tests/hostile (see tests/hostile.py)."""
+    from hostile import HOSTILE, build
+
+    out = tmp_path_factory.mktemp("hostile-store")
+    for case in HOSTILE:
+        build(case.name, out)
+    return out

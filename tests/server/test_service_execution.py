@@ -157,3 +157,23 @@ async def test_64_clients_times_50_requests(make_client):
     wrong = [(status, x, out) for status, x, out in results if status != 200 or out != 2 * x + 1]
     assert not wrong, wrong[:5]
     print(f"3200 requests in {elapsed:.2f}s")
+
+
+async def test_sixteen_runaway_requests_do_not_starve_the_service(make_client, store, hostile_dir):
+    """The engine stops each runaway at the timeout and frees its thread: health checks answer at
+    once and a normal request gets through behind them."""
+    store.add("runaway", hostile_dir / "runaway_loop" / "runaway_loop.wasm")
+    client = await make_client(workers=4, queue=32, timeout_ms=300)
+    runaways = [
+        asyncio.ensure_future(client.post("/run", json={"plugin": "runaway", "input": i})) for i in range(16)
+    ]
+    await wait_until(lambda: client.app[POOL].running == 4)
+    started = time.perf_counter()
+    health = await client.get("/healthz")
+    assert health.status == 200 and time.perf_counter() - started < 1.0
+    started = time.perf_counter()
+    normal = await client.post("/run", json={"plugin": "hello", "input": 21})
+    assert await normal.json() == {"output": 43}
+    assert time.perf_counter() - started < 2.0
+    statuses = [response.status for response in await asyncio.gather(*runaways)]
+    assert statuses == [504] * 16

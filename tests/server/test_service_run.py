@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from hostile import HOSTILE, build
+from hostile import HOSTILE
 from server.executor import I32_MAX, I32_MIN
 
 
@@ -279,14 +279,6 @@ async def test_each_request_gets_a_fresh_instance(client, store):
 
 
 # -- the hostile plugins (tests/hostile): each ends in its documented status -----------------------
-
-
-@pytest.fixture(scope="module")
-def hostile_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hostile-store")
-    for case in HOSTILE:
-        build(case.name, out)
-    return out
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
