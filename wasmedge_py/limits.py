@@ -5,7 +5,7 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     timeout_ms = 500            # per call; the engine itself stops the call
     max_memory_pages = 32       # linear memory cap, 64 KiB pages
     max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
-    fuel = 50_000_000           # instruction budget per call (costs ~1.4x speed in the interpreter)
+    fuel = 50_000_000           # instruction budget per call (about 2x slower in the interpreter, see README)
     max_output_bytes = 1048576  # ABI v2 output cap (default 16 MiB)
     aot = true                  # compile to native code (cached); see compiler.py
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
