@@ -137,9 +137,6 @@ class Instance(Handle):
     def exports(self) -> tuple[ExportType, ...]:
         return self.module.exports
 
-    def has_function(self, name: str) -> bool:
-        return any(e.name == name and e.kind == "function" for e in self.exports)
-
     def function(self, name: str) -> Function:
         """The exported function ``name``; raises ``ExportNotFoundError`` if there is none."""
         function = self._functions.get(name)
