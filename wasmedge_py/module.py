@@ -97,7 +97,9 @@ class Module(Handle):
         let a module take the process down — tables are capped, a start function becomes
         cancellable (see ``stack_guard``); with ``max_stack_bytes`` (which implies ``sandbox``)
         deeper recursion raises ``StackExhausted``. Pass ``sandbox=False`` only for trusted code."""
-        data, slots = sandboxed(bytes(data), config, max_stack_bytes, source) if sandbox or max_stack_bytes is not None else (bytes(data), None)
+        data, slots = bytes(data), None
+        if sandbox or max_stack_bytes is not None:
+            data, slots = sandboxed(data, config, max_stack_bytes, source)
         module = cls._parse(config, source, _buffer_parser(data), validate, slots)
         try:
             module.memory_minimums = tuple(memory_minimums(data))
