@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._ffi import ffi, lib
@@ -26,12 +27,10 @@ class Function:
         self._n_params, self._n_results = len(signature.params), len(signature.results)
         self._params = ffi.new("WasmEdge_Value[]", max(self._n_params, 1))
         self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
-        # Unsupported types (v128, references) are reported when called, not when looked up.
-        self._encoders = [_converter(encoder, t) for t in signature.params]
-        self._decoders = [_converter(decoder, t) for t in signature.results]
-        for slot, valtype in zip(self._params, signature.params):
-            if valtype in NATIVE_TYPES:
-                slot.Type = NATIVE_TYPES[valtype]
+        self._encoders, self._decoders, native_types = _plan(signature)
+        for slot, native_type in zip(self._params, native_types):
+            if native_type is not None:
+                slot.Type = native_type
         self._param_words = [self._params[i].Value.Words for i in range(self._n_params)]
         self._result_values = [self._results[i].Value for i in range(self._n_results)]
 
@@ -90,6 +89,17 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function {self.name}{self.signature}>"
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(signature: FuncType) -> tuple[tuple[Callable, ...], tuple[Callable, ...], tuple[Any, ...]]:
+    """Converters and native parameter types for a signature, shared by every function with it.
+    Unsupported types (v128, references) are reported when called, not when looked up."""
+    return (
+        tuple(_converter(encoder, t) for t in signature.params),
+        tuple(_converter(decoder, t) for t in signature.results),
+        tuple(NATIVE_TYPES.get(t) for t in signature.params),
+    )
 
 
 def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Callable:

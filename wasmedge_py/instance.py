@@ -145,7 +145,9 @@ class Instance(Handle):
             native = lib.WasmEdge_ModuleInstanceFindFunction(self._ptr, lib.WasmEdge_StringWrap(encoded, len(encoded)))
             if native == ffi.NULL:
                 raise ExportNotFoundError(f"{self.module.source} does not export a function named {name!r}")
-            functype = FuncType.from_native(lib.WasmEdge_FunctionInstanceGetFunctionType(native))
+            functype = self.module.function_types.get(name) or FuncType.from_native(
+                lib.WasmEdge_FunctionInstanceGetFunctionType(native)
+            )
             function = self._functions[name] = Function(self, name, native, functype)
         return function
 

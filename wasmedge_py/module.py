@@ -19,7 +19,7 @@ from .stack_guard import (
     needs_sandboxing,
     slots_for_bytes,
 )
-from .types import EXTERNAL_KINDS, ExportType, ImportType, extern_type, string_from_native
+from .types import EXTERNAL_KINDS, ExportType, FuncType, ImportType, extern_type, string_from_native
 
 
 class Module(Handle):
@@ -142,6 +142,11 @@ class Module(Handle):
     def exports(self) -> tuple[ExportType, ...]:
         """The module's own exports (those the sandbox added are hidden)."""
         return tuple(e for e in self._all_exports if not e.name.startswith(INTERNAL_PREFIX))
+
+    @cached_property
+    def function_types(self) -> dict[str, FuncType]:
+        """Signature of every exported function (internal ones included), read once per module."""
+        return {e.name: e.type for e in self._all_exports if e.kind == "function"}
 
     def has_internal_export(self, name: str) -> bool:
         return any(e.name == name for e in self._all_exports)
