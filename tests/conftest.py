@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WAT_DIR = Path(__file__).resolve().parent / "wat"
+
+
+def pytest_configure(config) -> None:
+    """AOT-compiled test modules go to a throwaway cache, never the user's."""
+    os.environ.setdefault("WASMEDGE_PY_CACHE_DIR", tempfile.mkdtemp(prefix="wasmedge-py-test-aot-"))
 
 
 def _require_tool(name: str) -> str:

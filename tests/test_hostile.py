@@ -32,16 +32,19 @@ def run_lifecycle(path, limits=FAST, x=1):
         return result
 
 
+@pytest.mark.parametrize("aot", [False, True], ids=["interpreter", "aot"])
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
-def test_hostile_plugin_fails_cleanly(hostile_dir, case):
+def test_hostile_plugin_fails_cleanly(hostile_dir, case, aot):
+    """Every limit holds in the interpreter and in AOT-compiled native code alike."""
     path = hostile_dir / case.name / f"{case.name}.wasm"
     with pytest.raises(getattr(w, case.error), match=case.message):
-        run_lifecycle(path, x=0 if case.name == "division_by_zero" else 1)
+        run_lifecycle(path, PluginLimits(timeout_ms=200, aot=aot), x=0 if case.name == "division_by_zero" else 1)
 
 
-def test_runaway_loop_is_stopped_by_the_engine_on_time(hostile_dir):
+@pytest.mark.parametrize("aot", [False, True], ids=["interpreter", "aot"])
+def test_runaway_loop_is_stopped_by_the_engine_on_time(hostile_dir, aot):
     path = hostile_dir / "runaway_loop" / "runaway_loop.wasm"
-    with load_plugin(path, PluginLimits(timeout_ms=300)) as plugin:
+    with load_plugin(path, PluginLimits(timeout_ms=300, aot=aot)) as plugin:
         started = time.perf_counter()
         with pytest.raises(w.Interrupted, match=r"process\(\) timed out after 300 ms"):
             plugin.execute(1)
@@ -51,9 +54,10 @@ def test_runaway_loop_is_stopped_by_the_engine_on_time(hostile_dir):
             plugin.execute(1)
 
 
-def test_fuel_stops_a_runaway_loop_without_a_timeout(hostile_dir):
+@pytest.mark.parametrize("aot", [False, True], ids=["interpreter", "aot"])
+def test_fuel_stops_a_runaway_loop_without_a_timeout(hostile_dir, aot):
     path = hostile_dir / "runaway_loop" / "runaway_loop.wasm"
-    with load_plugin(path, PluginLimits(timeout_ms=None, fuel=1_000_000)) as plugin:
+    with load_plugin(path, PluginLimits(timeout_ms=None, fuel=1_000_000, aot=aot)) as plugin:
         with pytest.raises(w.CostLimitExceeded, match="cost limit exceeded"):
             plugin.execute(1)
 
