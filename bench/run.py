@@ -10,7 +10,10 @@ Groups (times are per operation, best of several runs, so background load only e
 - compute        fib(30) from bench/fib.c: WasmEdge AOT, WasmEdge interpreter, wasmtime-py, and the
                  same C built natively with gcc -O2.
 - load           cold AOT compile vs AOT cache hit (and plain loading, for context).
-- http           filled by ``http_rows()`` (the HTTP service's own benchmark).
+- http           the service over real HTTP (server processes on free ports, one aiohttp client here,
+                 16 concurrent keep-alive requests): POST /run to ``python -m server`` vs a bare
+                 aiohttp handler (bench/http_bare.py), one process vs gunicorn with 2 aiohttp
+                 workers; then 8 CPU-bound requests 2 at a time on --workers 1 vs --workers 2.
 
 Everything it builds (the C floor, fib.wasm, the native fib, the AOT cache) goes under build/bench/.
 """
@@ -18,17 +21,23 @@ Everything it builds (the C floor, fib.wasm, the native fib, the AOT cache) goes
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
+import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -282,9 +291,190 @@ def load_rows(cache: AotCache, scale: float) -> list[Row]:
     return rows
 
 
-def http_rows() -> list[Row]:
-    """Hook for the HTTP service's rows (group "http"), measured by whoever owns the server."""
-    return []
+# -- http: real server processes on free ports, driven by one aiohttp client in this process ------
+
+HTTP_CONCURRENCY = 16
+HELLO_REQUEST = {"plugin": "hello", "input": 21}
+BUSY_SECONDS = 0.2  # of one core per busy request
+BUSY_REQUESTS, BUSY_CONCURRENCY = 8, 2
+
+# process(n) spins n iterations of a pure loop (as tests/server/wat/busy.wat): one core, no I/O.
+BUSY_WAT = """
+(module
+  (func (export "init") (result i32) (i32.const 0))
+  (func (export "cleanup") (result i32) (i32.const 0))
+  (func (export "process") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (block $done
+      (loop $again
+        (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $acc (i32.xor (i32.add (local.get $acc) (local.get $i)) (i32.const 0x5bd1e995)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (i32.and (local.get $acc) (i32.const 0x7fffffff))))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WASMEDGE_PY_") and k != "PLUGIN_STORE"}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def _server(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``args`` (which listens on ``port``), wait for GET /healthz, yield the base URL;
+    always SIGTERM and wait (SIGKILL if it does not stop), whatever happened in between."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(args, cwd=REPO, env=env or _server_env(), stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"bench: {' '.join(args[:4])} did not come up:\n{log.read().decode(errors='replace')}")
+            time.sleep(0.05)
+        yield base
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def _post_json(url: str, payload: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _python_m_server(port: int, plugins: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "server", "--port", str(port), "--plugins", str(plugins), "--log-level", "WARNING", *flags]
+
+
+async def _drive(base: str, payload: dict, expected: dict | None, count: int, concurrency: int) -> float:
+    """``count`` POST /run over ``concurrency`` keep-alive connections; wall seconds. Every answer
+    must be 200 with body ``expected`` (any body when None)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url, left, failures = f"{base}/run", iter(range(count)), []
+
+        async def worker() -> None:
+            for _ in left:
+                async with session.post(url, json=payload) as response:
+                    body = await response.json()
+                    if response.status != 200 or (expected is not None and body != expected):
+                        failures.append((response.status, body))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"bench: {len(failures)} of {count} requests to {url} failed, e.g. {failures[0]}")
+    return seconds
+
+
+def _throughput(base: str, count: int, repeats: int) -> float:
+    """Best seconds per request of ``repeats`` rounds of ``count`` hello requests, after a warm-up."""
+    expected = {"output": 43}
+    asyncio.run(_drive(base, HELLO_REQUEST, expected, max(200, count // 6), HTTP_CONCURRENCY))
+    return min(asyncio.run(_drive(base, HELLO_REQUEST, expected, count, HTTP_CONCURRENCY)) for _ in range(repeats)) / count
+
+
+def _busy_store(directory: Path) -> Path:
+    store = directory / "store"
+    (store / "busy").mkdir(parents=True)
+    (directory / "busy.wat").write_text(BUSY_WAT)
+    _run(["wat2wasm", str(directory / "busy.wat"), "-o", str(store / "busy" / "busy.wasm")])
+    (store / "busy" / "plugin.toml").write_text("timeout_ms = 0  # the bench's busy loop: no per-call limit\n")
+    return store
+
+
+def _busy_seconds(base: str, n: int, answer: dict, repeats: int) -> float:
+    """Best wall seconds for BUSY_REQUESTS busy requests, BUSY_CONCURRENCY at a time."""
+    payload = {"plugin": "busy", "input": n}
+    asyncio.run(_drive(base, payload, answer, BUSY_CONCURRENCY, BUSY_CONCURRENCY))  # warm-up: load the plugin
+    return min(asyncio.run(_drive(base, payload, answer, BUSY_REQUESTS, BUSY_CONCURRENCY)) for _ in range(repeats))
+
+
+def http_rows(scale: float = 1.0) -> list[Row]:
+    """The service over real HTTP: /run vs a bare aiohttp handler, one process vs gunicorn -w 2,
+    and two CPU-bound requests on --workers 1 vs 2."""
+    count, repeats = max(300, int(3000 * scale)), 3 if scale >= 1 else 1
+    plugins = REPO / "plugins"
+    if not (plugins / "hello" / "hello.wasm").exists():
+        subprocess.run(["make", "-s", "-C", str(REPO), "plugins"], check=True)
+    rows: list[Row] = []
+    per_request = f"{count} POST /run, {HTTP_CONCURRENCY} concurrent, keep-alive"
+
+    def rate(seconds: float) -> str:
+        return f"{1 / seconds:,.0f} req/s; {per_request}"
+
+    port = _free_port()
+    with _server([sys.executable, str(BENCH / "http_bare.py"), str(port)], port) as base:
+        bare = _throughput(base, count, repeats)
+    rows.append(Row("http", "bare aiohttp JSON handler (bench/http_bare.py)", bare, rate(bare)))
+
+    port = _free_port()
+    with _server(_python_m_server(port, plugins), port) as base:
+        one = _throughput(base, count, repeats)
+    rows.append(Row("http", "python -m server: /run hello", one, rate(one)))
+
+    try:
+        import gunicorn
+    except ImportError:
+        rows.append(Row("http", "gunicorn -w 2 aiohttp workers: /run hello", None, "n/a: pip install gunicorn"))
+    else:
+        port = _free_port()
+        no_control_socket = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
+        args = [sys.executable, "-m", "gunicorn", "server.app:make_app()", "-k", "aiohttp.GunicornWebWorker",
+                "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *no_control_socket]
+        env = _server_env(WASMEDGE_PY_PLUGINS=str(plugins), WASMEDGE_PY_LOG_LEVEL="WARNING")
+        with _server(args, port, env) as base:
+            two = _throughput(base, count, repeats)
+        rows.append(Row("http", "gunicorn -w 2 aiohttp workers: /run hello", two, rate(two)))
+
+    busy_repeats = 2 if scale >= 1 else 1
+    with tempfile.TemporaryDirectory(dir=BUILD) as directory:
+        store = _busy_store(Path(directory))
+        port = _free_port()
+        with _server(_python_m_server(port, store, "--workers", "1", "--timeout-ms", "60000"), port) as base:
+            # Calibrate the loop count to BUSY_SECONDS of work per request on this machine.
+            probe = {"plugin": "busy", "input": 2_000_000}
+            asyncio.run(_drive(base, probe, None, 1, 1))  # loads the plugin
+            took = min(asyncio.run(_drive(base, probe, None, 1, 1)) for _ in range(2))
+            n = min(2**31 - 1, max(1, int(probe["input"] * BUSY_SECONDS / took)))
+            # Every later answer must equal this one (the loop's result depends only on n).
+            started = time.perf_counter()
+            answer = _post_json(f"{base}/run", {"plugin": "busy", "input": n})
+            single = time.perf_counter() - started
+            serial = _busy_seconds(base, n, answer, busy_repeats)
+        port = _free_port()
+        with _server(_python_m_server(port, store, "--workers", "2", "--timeout-ms", "60000"), port) as base:
+            parallel = _busy_seconds(base, n, answer, busy_repeats)
+    what = f"{BUSY_REQUESTS} busy requests ({n:,} iterations, {single:.2f} s alone), {BUSY_CONCURRENCY} at a time"
+    rows.append(Row("http busy", "python -m server --workers 1", serial, f"wall time of {what}"))
+    rows.append(Row("http busy", "python -m server --workers 2", parallel, f"wall time of {what}"))
+    return rows
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -326,6 +516,10 @@ RATIOS = [
     ("compute", "interpreter + fuel / interpreter", "WasmEdge interpreter + fuel", "WasmEdge interpreter"),
     ("load", "cold compile / cache hit (new AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, new AotCache (key + sha256 verify)"),
     ("load", "cold compile / cache hit (same AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, same AotCache (key + stat)"),
+    # time per request bare / time per request /run = throughput /run ÷ throughput bare
+    ("http", "/run ÷ bare aiohttp, throughput (target >= 0.6)", "bare aiohttp JSON handler (bench/http_bare.py)", "python -m server: /run hello"),
+    ("http", "gunicorn -w 2 ÷ one process, throughput", "python -m server: /run hello", "gunicorn -w 2 aiohttp workers: /run hello"),
+    ("http busy", "--workers 2 speed-up: workers 1 / workers 2 (target >= 1.8)", "python -m server --workers 1", "python -m server --workers 2"),
 ]
 
 
@@ -356,7 +550,7 @@ def main() -> int:
     built = build()
     cache = AotCache(BUILD / "aot-cache")
     load_average = os.getloadavg()[0]
-    rows = warm_and_lifecycle_rows(built, cache, scale) + compute_rows(built, cache, scale) + load_rows(cache, scale) + http_rows()
+    rows = warm_and_lifecycle_rows(built, cache, scale) + compute_rows(built, cache, scale) + load_rows(cache, scale) + http_rows(scale)
     header = (
         f"WasmEdge {w.version()} · wasmtime-py {_wasmtime_version()} · Python {platform.python_version()} · "
         f"{os.cpu_count()} CPUs · load average {load_average:.2f} at start · best of several runs per row"
