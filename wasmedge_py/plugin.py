@@ -138,10 +138,13 @@ class Plugin:
                 raise PluginABIError(f"plugin {path}: export {name} has signature {exported[name]}, expected {expected}")
         if "process" not in exported and "process_bytes" not in exported:
             raise PluginABIError(f"plugin {path} does not export the required function process")
-        env = HostModule("env", [_host_log_for(self.logger), *host_functions])
+        # Linking costs native work per instance (the service makes one per request): only for
+        # plugins that import from env at all.
+        imports_env = any(item.module == "env" for item in module.imports)
+        env = [HostModule("env", [_host_log_for(self.logger), *host_functions])] if imports_env else []
         try:
             self._instance = Instance(
-                module, fuel=limits.fuel, wasi=limits.wasi, host_modules=[env], init_timeout=limits.timeout
+                module, fuel=limits.fuel, wasi=limits.wasi, host_modules=env, init_timeout=limits.timeout
             )
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
