@@ -788,7 +788,9 @@ def _plugin(report: Report, rng: random.Random, path, timeout: float, in_process
     # Fuel: a budget in-process (so nothing can hang pytest); in the harness, now and then a small
     # one, so calls also end in CostLimitExceeded.
     fuel = 50_000_000 if in_process else rng.choice([None, None, 200_000])
-    limits = w.PluginLimits(timeout_ms=max(1, int(timeout * 1000)), max_memory_pages=MAX_PAGES, fuel=fuel)
+    # The interpreter: LLVM-compiling every mutant would make a run of thousands take hours (the
+    # compile of an untrusted module runs in a child process under limits; see compiler.py).
+    limits = w.PluginLimits(timeout_ms=max(1, int(timeout * 1000)), max_memory_pages=MAX_PAGES, fuel=fuel, aot=False)
     plugin = attempt(report, "plugin_load", lambda: w.load_plugin(path, limits))
     if isinstance(plugin, _Failed):
         return

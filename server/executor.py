@@ -116,9 +116,12 @@ class Pool:
         with self._lock:
             return max(0, self._pending - self._running)
 
-    async def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, deferred_start: bool = False) -> T:
         """Run ``fn(*args)`` on a pool thread. Raises ``QueueFull`` at once when the pool is
-        full, ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own)."""
+        full, ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own).
+
+        With ``deferred_start`` the clock starts when the job says so: it is called as
+        ``fn(start_clock, *args)`` and calls ``start_clock()`` once its untimed part is done."""
         with self._lock:
             if self._pending >= self.capacity:
                 raise QueueFull(self.capacity)
@@ -126,15 +129,19 @@ class Pool:
         loop = asyncio.get_running_loop()
         started: asyncio.Future[None] = loop.create_future()
 
-        def job() -> T:
+        def start_clock() -> None:
             try:
                 loop.call_soon_threadsafe(_resolve, started)
             except RuntimeError:  # the loop is gone: nobody waits for this any more
                 pass
+
+        def job() -> T:
+            if not deferred_start:
+                start_clock()
             with self._lock:
                 self._running += 1
             try:
-                return fn(*args)
+                return fn(start_clock, *args) if deferred_start else fn(*args)
             finally:
                 with self._lock:
                     self._running -= 1
@@ -191,13 +198,16 @@ class PluginRunner:
         ``BadInput``, ``LifecycleError``, ``QueueFull`` or ``RunTimeout``."""
         progress = _Progress()
         try:
-            return await self.pool.run(self._lifecycle, name, x, progress, timeout=self.timeout_ms / 1000)
+            return await self.pool.run(self._lifecycle, name, x, progress, timeout=self.timeout_ms / 1000, deferred_start=True)
         except PoolTimeout:
             raise RunTimeout(progress.step, self.timeout_ms) from None
 
-    def _lifecycle(self, name: str, x: Any, progress: _Progress) -> Any:
+    def _lifecycle(self, start_clock: Callable[[], None], name: str, x: Any, progress: _Progress) -> Any:
+        """The request's timeout starts once the plugin's module is ready: compiling a new
+        version (bounded by the compile limits) is the service's cost, not the plugin's run."""
         try:
             with self.registry.lease(name) as entry:
+                start_clock()
                 return self._run(entry, x, progress)
         except PluginLoadError as exc:  # the cached version itself is broken
             raise self._failed("load", exc) from None

@@ -228,7 +228,7 @@ class Registry:
         except OSError as exc:  # the file vanished or became unreadable while we read it
             raise self._unavailable(exc) from None
         else:
-            log.info("loaded plugin %s from %s", name, path)
+            log.info("loaded plugin %s from %s (%s)", name, path, entry.module.engine)
         if self._on_load is not None:
             self._on_load(name, entry.error is None)
         return entry
@@ -260,6 +260,8 @@ class Registry:
                     "abi_version": entry.abi_version,
                     "exports": sorted(e.name for e in entry.module.exports if e.kind == "function"),
                     "limits": entry.limits.to_dict(),
+                    "engine": entry.module.engine,
+                    **({"engine_note": self.redact(entry.module.engine_note)} if entry.module.engine_note else {}),
                 }
         except PluginNotFound:
             raise

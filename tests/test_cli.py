@@ -20,6 +20,22 @@ def test_run_prints_results(built_plugins):
     assert (done.returncode, done.stdout, done.stderr) == (0, "43\n", "")
 
 
+def test_run_compiles_ahead_of_time_unless_told_to_interpret(wat, tmp_path):
+    # A cache of its own, so what each run added to it shows which engine ran.
+    env = {**__import__("os").environ, "WASMEDGE_PY_CACHE_DIR": str(tmp_path / "aot")}
+
+    def run(*flags: str) -> tuple[str, int]:
+        done = subprocess.run([*CLI, "run", *flags, str(wat("unit_pure")), "neg_i64", "-9"],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        entries = len(list((tmp_path / "aot").glob("*.so"))) if (tmp_path / "aot").is_dir() else 0
+        return done.stdout, entries
+
+    assert run("--interpreter") == ("9\n", 0)
+    assert run() == ("9\n", 1)
+    assert run() == ("9\n", 1)  # a cache hit
+
+
 def test_inspect_lists_exports_with_signatures(built_plugins):
     done = cli("inspect", built_plugins / "cpp" / "plugin_abi.wasm")
     assert done.returncode == 0

@@ -312,3 +312,54 @@ def test_leftovers_of_a_killed_compile_are_swept(wat, cache):
     cache.get_or_compile(wasm)
     assert not any(leftover.exists() for leftover in leftovers)
     assert unrelated.exists()
+
+
+# -- compiles run in a child process under limits -------------------------------------------------
+
+
+def test_cache_compiles_in_a_child_process_by_default(wat, cache, monkeypatch):
+    # compile_module in *this* process is never reached: the cache goes through the worker.
+    import wasmedge_py.compiler as compiler
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("compiled in-process")
+
+    monkeypatch.setattr(compiler, "compile_module", refuse)
+    path = cache.get_or_compile(wat(source=SPIN).read_bytes())
+    with w.Instance(w.Module.from_compiled(path)) as instance:
+        assert instance.call("fib", 20) == 6765
+
+
+def test_errors_from_the_child_keep_their_class_and_engine_message(wat, tmp_path):
+    from wasmedge_py.compiler import CompileLimits, compile_isolated
+
+    with pytest.raises(w.LoadError) as in_process:
+        compile_module(b"not wasm at all", tmp_path / "x.so")
+    with pytest.raises(w.LoadError, match="magic header not detected") as isolated:
+        compile_isolated(b"not wasm at all", tmp_path / "x.so", CompileOptions(), CompileLimits())
+    assert (str(isolated.value), isolated.value.engine_message, isolated.value.code) == (
+        str(in_process.value), in_process.value.engine_message, in_process.value.code)
+    invalid = wat(source='(module (func (export "f") (result i32) i64.const 1))', check=False).read_bytes()
+    with pytest.raises(w.ValidationError, match="type mismatch"):
+        compile_isolated(invalid, tmp_path / "y.so", CompileOptions(), CompileLimits())
+
+
+def test_a_compile_past_its_time_limit_is_stopped(wat, tmp_path):
+    from wasmedge_py.compiler import CompileLimits
+
+    cache = AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.05))
+    started = time.perf_counter()
+    with pytest.raises(w.CompileLimitExceeded, match="longer than 0.05 s"):
+        cache.get_or_compile(wat(source=SPIN).read_bytes())
+    assert time.perf_counter() - started < 5
+    assert not [p for p in cache.directory.iterdir() if p.suffix in (".so", ".json")]
+
+
+def test_a_compile_past_its_memory_limit_is_stopped(built_plugins, tmp_path):
+    from wasmedge_py.compiler import CompileLimits
+
+    cache = AotCache(tmp_path / "aot", compile_limits=CompileLimits(max_memory_bytes=150 << 20))
+    with pytest.raises(w.CompileLimitExceeded, match="more than 157286400 bytes of memory"):
+        cache.get_or_compile((built_plugins / "plugins" / "json_stats" / "json_stats.wasm").read_bytes())
+    # This process is untouched and the same module compiles under the default limits.
+    assert AotCache(tmp_path / "aot2").get_or_compile((built_plugins / "plugins" / "json_stats" / "json_stats.wasm").read_bytes())

@@ -8,12 +8,13 @@ debugging; WasmEdge 0.14 then writes it to the process's *stdout* and offers no 
 from __future__ import annotations
 
 from ._ffi import ffi, lib
-from .compiler import AotCache, CompileOptions, compile_module, load_aot
+from .compiler import AotCache, CompileLimits, CompileOptions, compile_module, load_aot
 from .config import Config
 from .errors import (
     ArgumentError,
     ClosedError,
     CompileError,
+    CompileLimitExceeded,
     CostLimitExceeded,
     EngineError,
     ExportNotFoundError,
@@ -60,7 +61,7 @@ def set_engine_log_level(level: str) -> None:
 set_engine_log_level("off")
 
 __all__ = [
-    "AotCache", "CompileError", "CompileOptions", "compile_module", "load_aot",
+    "AotCache", "CompileError", "CompileLimitExceeded", "CompileLimits", "CompileOptions", "compile_module", "load_aot",
     "Caller", "HostFunction", "HostFunctionError", "HostModule", "host_function",
     "ArgumentError", "ClosedError", "Config", "CostLimitExceeded", "EngineError", "ExportNotFoundError",
     "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",

@@ -13,16 +13,36 @@ from typing import Sequence
 
 from . import version
 from .config import Config
-from .errors import ArgumentError, WasmEdgeError
+from .errors import ArgumentError, CompileError, WasmEdgeError
 from .instance import Instance
 from .module import Module
 from .plugin import load_plugin
 from .textvalues import format_value, parse_argument
 
 
-def run(path: str, function_name: str, arguments: Sequence[str], config: Config) -> list[str]:
+def load(path: str, config: Config, *, interpreter: bool = False) -> Module:
+    """``path`` compiled to native code through the AOT cache, or interpreted with ``interpreter``
+    (or when the compiler fails on it: a note on stderr says so). Nothing interrupts a CLI call,
+    so the code has no interruption checks; the stack guard still turns runaway recursion into a
+    trap instead of a crash of this process."""
+    if interpreter or not os.path.isfile(path):  # from_file reports a missing file
+        return Module.from_file(path, config)
+    from .compiler import CompileOptions, load_aot
+    from .limits import DEFAULT_MAX_STACK_BYTES
+
+    with open(path, "rb") as file:
+        wasm = file.read()
+    options = CompileOptions(interruptible=False, cost_measuring=config.cost_measuring)
+    try:
+        return load_aot(wasm, config, options=options, max_stack_bytes=DEFAULT_MAX_STACK_BYTES, source=path)
+    except CompileError as exc:
+        print(f"wasmedge-py: note: running {path} in the interpreter: {exc}", file=sys.stderr)
+        return Module.from_file(path, config)
+
+
+def run(path: str, function_name: str, arguments: Sequence[str], config: Config, *, interpreter: bool = False) -> list[str]:
     """Call ``function_name`` in a fresh instance of ``path``; returns the printed result lines."""
-    with Module.from_file(path, config) as module, Instance(module) as instance:
+    with load(path, config, interpreter=interpreter) as module, Instance(module) as instance:
         function = instance.function(function_name)
         params = function.signature.params
         if len(arguments) != len(params):
@@ -64,12 +84,12 @@ def inspect(path: str, config: Config) -> list[str]:
 
 def compile_file(source: str, target: str, config: Config, *, interruptible: bool, fuel: bool) -> list[str]:
     """AOT-compile ``source`` to the native shared object ``target`` (sandboxed like plugins)."""
-    from .compiler import CompileOptions, compile_module
+    from .compiler import CompileLimits, CompileOptions, compile_isolated
     from .module import sandboxed
 
     with open(source, "rb") as file:
         wasm, _ = sandboxed(file.read(), config, None, source)
-    compile_module(wasm, target, options=CompileOptions(interruptible=interruptible, cost_measuring=fuel))
+    compile_isolated(wasm, target, CompileOptions(interruptible=interruptible, cost_measuring=fuel), CompileLimits())
     return [f"compiled {source} -> {target}"]
 
 
@@ -106,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd = commands.add_parser("run", help="call an exported function and print its results")
     run_cmd.add_argument("file")
     run_cmd.add_argument("function")
+    run_cmd.add_argument(
+        "--interpreter", action="store_true",
+        help="run in WasmEdge's interpreter instead of native code compiled ahead of time (cached)",
+    )
     run_cmd.add_argument("args", nargs=argparse.REMAINDER, help="arguments, parsed by the parameter types")
     inspect_cmd = commands.add_parser("inspect", help="list a module's imports and exports with their types")
     inspect_cmd.add_argument("file")
@@ -147,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with Config(max_memory_pages=options.max_memory_pages) as config:
             if options.command == "run":
-                lines = run(options.file, options.function, options.args, config)
+                lines = run(options.file, options.function, options.args, config, interpreter=options.interpreter)
             elif options.command == "compile":
                 lines = compile_file(options.file, options.output, config, interruptible=options.interruptible, fuel=options.fuel)
             else:

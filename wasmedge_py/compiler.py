@@ -38,6 +38,9 @@ import hashlib
 import json
 import os
 import platform
+import signal
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +49,8 @@ from typing import Any
 from ._binary import memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
-from .errors import CompileError, check
+from . import errors
+from .errors import CompileError, CompileLimitExceeded, check
 from .module import Module, sandboxed
 
 CACHE_ENV = "WASMEDGE_PY_CACHE_DIR"
@@ -95,6 +99,18 @@ class CompileOptions:
         lib.WasmEdge_ConfigureStatisticsSetCostMeasuring(conf, self.cost_measuring)
         lib.WasmEdge_ConfigureStatisticsSetInstructionCounting(conf, self.instruction_counting)
         return conf
+
+
+@dataclass(frozen=True)
+class CompileLimits:
+    """Bounds on one compile, which then runs in a child process (``wasmedge_py._aot_worker``).
+
+    LLVM's time and memory grow with the module and can be made to explode by a hostile one (or
+    to crash the compiler); in a child they cost a ``CompileLimitExceeded`` and nothing else.
+    ``timeout`` is wall-clock seconds, ``max_memory_bytes`` the child's address space."""
+
+    timeout: float = 120.0
+    max_memory_bytes: int = 4 << 30
 
 
 _VERSION = ffi.string(lib.WasmEdge_VersionGet()).decode()
@@ -150,6 +166,57 @@ def compile_module(
         raise CompileError(f"cannot compile module: the compiler wrote no shared object to {out_path}")
 
 
+# The worker's report names an exception class; only these may be rebuilt from it.
+_REPORTED_ERRORS = {cls.__name__: cls for cls in (errors.LoadError, errors.ValidationError, CompileError, errors.EngineError)}
+
+
+def compile_isolated(wasm: bytes, out_path: str | os.PathLike[str], options: CompileOptions, limits: CompileLimits) -> None:
+    """:func:`compile_module` in a child process under ``limits``; raises what it would raise, or
+    ``CompileLimitExceeded`` / ``CompileError`` when the child runs out of time or memory or dies."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    command = [
+        sys.executable, "-m", "wasmedge_py._aot_worker", os.fspath(out_path), json.dumps(dataclasses.asdict(options)),
+        str(limits.max_memory_bytes), str(max(1, int(limits.timeout) + 1)),
+    ]
+    try:
+        done = subprocess.run(command, input=bytes(wasm), capture_output=True, timeout=limits.timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise CompileLimitExceeded(
+            f"cannot compile module: the AOT compiler took longer than {limits.timeout:g} s", engine_message="compile timeout"
+        ) from None
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        report = None
+    stderr = done.stderr.decode("utf-8", "replace")
+    out_of_memory = CompileLimitExceeded(
+        f"cannot compile module: the AOT compiler needed more than {limits.max_memory_bytes} bytes of memory",
+        engine_message="compile memory limit",
+    )
+    if isinstance(report, dict) and done.returncode in (0, 1):
+        if report.get("ok"):
+            return
+        if report.get("error") == "MemoryError":
+            raise out_of_memory
+        cls = _REPORTED_ERRORS.get(str(report.get("error")), CompileError)
+        raise cls(str(report.get("message")), code=int(report.get("code") or 0), engine_message=str(report.get("engine_message") or ""))
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise CompileLimitExceeded(
+            f"cannot compile module: the AOT compiler used more than {limits.timeout:g} s of CPU", engine_message="compile timeout"
+        )
+    if "std::bad_alloc" in stderr:  # out of address space, LLVM aborts rather than failing the call
+        raise out_of_memory
+    died = f"signal {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exit status {done.returncode}"
+    detail = stderr.strip().splitlines()[-1:] or [""]
+    raise CompileError(
+        f"cannot compile module: the AOT compiler died ({died}; memory limit {limits.max_memory_bytes} bytes) {detail[0]}".rstrip(),
+        engine_message=f"compiler died ({died})",
+    )
+
+
 def default_cache_dir() -> Path:
     """``$WASMEDGE_PY_CACHE_DIR``, else ``$XDG_CACHE_HOME/wasmedge-py/aot``, else ``~/.cache/wasmedge-py/aot``."""
     explicit = os.environ.get(CACHE_ENV)
@@ -199,10 +266,16 @@ class AotCache:
     per file version; later hits only ``stat``), and a missing, truncated or corrupt entry is
     rebuilt. Compiling holds ``KEY.lock`` (``flock`` on a descriptor of its own, so it also excludes
     other threads), so when several processes or threads ask for the same module at once one
-    compiles and the others wait and reuse its result; different modules compile in parallel."""
+    compiles and the others wait and reuse its result; different modules compile in parallel.
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+    Compiles run in a child process under ``compile_limits`` (see :class:`CompileLimits`);
+    ``compile_limits=None`` compiles in this process (trusted modules only)."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, *, compile_limits: CompileLimits | None = CompileLimits()
+    ) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.compile_limits = compile_limits
         self._verified: dict[str, tuple[int, ...]] = {}  # path -> (dev, ino, size, mtime_ns, ctime_ns)
         self.compiles = 0  # modules this object compiled (the rest were hits)
         self._ready = False
@@ -313,7 +386,10 @@ class AotCache:
         # Never rewrite the old file in place: a process that has it dlopen()ed would crash (SIGBUS).
         temp = self._temp_name(path, ".so")
         try:
-            compile_module(wasm, temp, options=options)
+            if self.compile_limits is None:
+                compile_module(wasm, temp, options=options)
+            else:
+                compile_isolated(wasm, temp, options, self.compile_limits)
             _fsync(temp)
             size, digest = _sha256_file(temp)
             os.replace(temp, path)

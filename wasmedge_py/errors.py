@@ -35,6 +35,10 @@ class CompileError(EngineError):
     """The AOT compiler failed on a module that loads and validates."""
 
 
+class CompileLimitExceeded(CompileError):
+    """The AOT compile of a module took longer or needed more memory than its limits allow."""
+
+
 class TrapError(EngineError):
     """Execution trapped: unreachable, out-of-bounds memory access, division by zero, ..."""
 

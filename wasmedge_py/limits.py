@@ -7,20 +7,21 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
     fuel = 50_000_000           # instruction budget per call (about 2x slower in the interpreter, see README)
     max_output_bytes = 1048576  # ABI v2 output cap (default 16 MiB)
-    aot = true                  # compile to native code (cached); see compiler.py
+    aot = false                 # run in the interpreter (default: compiled to native code, cached)
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
-from .errors import PluginLoadError
+from .errors import CompileError, PluginLoadError
 from .module import Module
 from .wasi import Wasi
 
@@ -29,6 +30,8 @@ DEFAULT_MAX_MEMORY_PAGES = 256  # 16 MiB
 DEFAULT_MAX_STACK_BYTES = 8 << 20
 DEFAULT_MAX_OUTPUT_BYTES = 16 << 20
 MANIFEST_NAME = "plugin.toml"
+
+log = logging.getLogger("wasmedge_py.plugin")
 
 
 class ManifestError(PluginLoadError):
@@ -43,7 +46,7 @@ class PluginLimits:
     fuel: int | None = None
     wasi: Wasi | None = None
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
-    aot: bool = False
+    aot: bool = True
 
     @property
     def timeout(self) -> float | None:
@@ -53,16 +56,33 @@ class PluginLimits:
         return Config(max_memory_pages=self.max_memory_pages, cost_measuring=self.fuel is not None)
 
     def load_module(self, path: str | os.PathLike[str]) -> Module:
-        """Load and validate ``path`` under these limits (with its stack guard); with ``aot``,
-        compile it to native code through the AOT cache (interruptible, so timeouts still hold;
-        with cost measuring when fuel is set)."""
-        if not self.aot:
-            return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes, sandbox=True)
-        from .compiler import load_aot  # the compiler is only needed by AOT users
+        """Load and validate ``path`` under these limits (with its stack guard).
 
+        With ``aot`` (the default) it is compiled to native code through the AOT cache, with
+        interruption checks when there is a timeout to enforce and cost measuring when there is
+        fuel, so every limit holds as in the interpreter. A module the compiler fails on (or that
+        exceeds the compile limits) runs in the interpreter instead: ``Module.engine_note`` and the
+        log say why."""
+        path = os.fspath(path)
+        if not self.aot:
+            return self._interpreted(path)
+        from .compiler import CompileOptions, load_aot  # the compiler is only needed by AOT users
+
+        config = self.config()
+        options = CompileOptions(interruptible=self.timeout_ms is not None, cost_measuring=config.cost_measuring)
         with open(path, "rb") as file:
             wasm = file.read()
-        return load_aot(wasm, self.config(), max_stack_bytes=self.max_stack_bytes, source=os.fspath(path))
+        try:
+            return load_aot(wasm, config, options=options, max_stack_bytes=self.max_stack_bytes, source=path)
+        except (CompileError, OSError) as exc:  # OSError: the cache directory is unusable
+            note = f"AOT compile failed, running in the interpreter: {exc}"
+            log.warning("%s: %s", path, note)
+            module = self._interpreted(path)
+            module.engine_note = note
+            return module
+
+    def _interpreted(self, path: str) -> Module:
+        return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes, sandbox=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,6 +39,13 @@ class Module(Handle):
         self.memory_minimums: tuple[int, ...] = ()
         # The CompileOptions of natively compiled code (see compiler.load_aot); None when interpreted.
         self.aot = aot
+        # Why this module runs in the interpreter although native code was asked for (else None).
+        self.engine_note: str | None = None
+
+    @property
+    def engine(self) -> str:
+        """``"aot"`` for natively compiled code, else ``"interpreter"``."""
+        return "interpreter" if self.aot is None else "aot"
 
     @classmethod
     def from_file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -45,6 +46,22 @@ def compiled(tmp_path_factory) -> Callable[[str], Path]:
         return cache[name]
 
     return compile_wat
+
+
+@pytest.fixture(scope="session")
+def busy(compiled) -> int:
+    """Iterations of tests/server/wat/busy.wat's loop that keep one core busy for about 300 ms
+    in the server's default engine (AOT, interruptible), measured on this machine."""
+    from wasmedge_py import PluginLimits, load_plugin
+
+    probe = 20_000_000
+    with load_plugin(compiled("busy"), PluginLimits(timeout_ms=60_000)) as plugin:
+        plugin.init()
+        plugin.execute(1000)  # first call: page in the code
+        started = time.perf_counter()
+        plugin.execute(probe)
+        took = time.perf_counter() - started
+    return min(2**31 - 1, max(1, int(probe * 0.3 / took)))
 
 
 class Store:

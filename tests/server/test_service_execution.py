@@ -10,10 +10,6 @@ import time
 import wasmedge_py.plugin
 from server.app import POOL
 
-# Iterations of tests/server/wat/busy.wat's loop: a few hundred milliseconds of one core.
-BUSY = 3_000_000
-
-
 async def wait_until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -37,14 +33,14 @@ def record_execute_spans(monkeypatch) -> list[tuple[float, float, str]]:
     return spans
 
 
-async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, monkeypatch):
+async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, monkeypatch, busy):
     store.add("busy", "busy")
     client = await make_client(workers=2, timeout_ms=30_000)
     spans = record_execute_spans(monkeypatch)
 
     first, second = await asyncio.gather(
-        client.post("/run", json={"plugin": "busy", "input": BUSY}),
-        client.post("/run", json={"plugin": "busy", "input": BUSY + 1}),
+        client.post("/run", json={"plugin": "busy", "input": busy}),
+        client.post("/run", json={"plugin": "busy", "input": busy + 1}),
     )
     assert first.status == second.status == 200
     (a_start, a_end, a_thread), (b_start, b_end, b_thread) = sorted(spans)
@@ -55,11 +51,11 @@ async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, m
     assert overlap > 0.5 * min(a_end - a_start, b_end - b_start), spans
 
 
-async def test_healthz_is_not_queued_behind_plugin_work(make_client, store):
+async def test_healthz_is_not_queued_behind_plugin_work(make_client, store, busy):
     store.add("busy", "busy")
     client = await make_client(workers=1, queue=4, timeout_ms=30_000)
     pool = client.app[POOL]
-    runs = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": BUSY})) for _ in range(3)]
+    runs = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": busy})) for _ in range(3)]
     await wait_until(lambda: pool.running == 1 and pool.waiting == 2)
     response = await client.get("/healthz")
     assert response.status == 200
@@ -70,11 +66,11 @@ async def test_healthz_is_not_queued_behind_plugin_work(make_client, store):
     assert all(r.status == 200 for r in await asyncio.gather(*runs))
 
 
-async def test_full_queue_is_503_with_retry_after(make_client, store):
+async def test_full_queue_is_503_with_retry_after(make_client, store, busy):
     store.add("busy", "busy")
     client = await make_client(workers=1, queue=1, timeout_ms=30_000)
     pool = client.app[POOL]
-    accepted = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": BUSY})) for _ in range(2)]
+    accepted = [asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": busy})) for _ in range(2)]
     await wait_until(lambda: pool.running == 1 and pool.waiting == 1)
 
     refused = await client.post("/run", json={"plugin": "hello", "input": 1})
@@ -122,17 +118,18 @@ async def test_engine_stops_a_runaway_plugin_at_the_timeout(make_client, store):
     await wait_until(lambda: pool.running == 0, timeout=2.0)  # stopped by the engine, not left spinning
 
 
-async def test_timeout_counts_from_start_of_run_not_from_arrival(make_client, store):
+async def test_timeout_counts_from_start_of_run_not_from_arrival(make_client, store, busy):
     """Time spent queued is bounded by the queue, not charged to the plugin."""
     store.add("busy", "busy")
     client = await make_client(workers=1, queue=3, timeout_ms=30_000)
+    assert (await client.post("/run", json={"plugin": "busy", "input": 1})).status == 200  # loads it
     one = time.perf_counter()
-    assert (await client.post("/run", json={"plugin": "busy", "input": BUSY})).status == 200
+    assert (await client.post("/run", json={"plugin": "busy", "input": busy})).status == 200
     single = time.perf_counter() - one
     timeout_ms = max(200, int(single * 1000 * 2))
     client2 = await make_client(workers=1, queue=3, timeout_ms=timeout_ms)
     started = time.perf_counter()
-    results = await asyncio.gather(*(client2.post("/run", json={"plugin": "busy", "input": BUSY}) for _ in range(4)))
+    results = await asyncio.gather(*(client2.post("/run", json={"plugin": "busy", "input": busy}) for _ in range(4)))
     # The last one waited about three runs before starting, longer than the timeout, and is
     # still not timed out: only its own run counts.
     assert [r.status for r in results] == [200] * 4
@@ -177,3 +174,21 @@ async def test_sixteen_runaway_requests_do_not_starve_the_service(make_client, s
     assert time.perf_counter() - started < 2.0
     statuses = [response.status for response in await asyncio.gather(*runaways)]
     assert statuses == [504] * 16
+
+
+async def test_compiling_a_new_plugin_is_not_charged_to_its_timeout(make_client, store, tmp_path, monkeypatch):
+    """The first request for a new version waits for its AOT compile (bounded by the compile
+    limits), then gets its whole timeout for the run itself."""
+    import wasmedge_py.compiler as compiler
+    from wasmedge_py.compiler import AotCache
+
+    cache = AotCache(tmp_path / "fresh-aot")  # nothing compiled yet
+    monkeypatch.setattr(compiler, "_default_cache", cache)
+    store.add("counter", "counter")
+    client = await make_client(timeout_ms=50)
+    started = time.perf_counter()
+    response = await client.post("/run", json={"plugin": "counter", "input": 3})
+    elapsed = time.perf_counter() - started
+    assert response.status == 200, await response.text()
+    assert (await response.json())["output"] == 3001
+    assert cache.compiles == 1 and elapsed > 0.05  # the compile alone outlasted the timeout

@@ -36,6 +36,31 @@ async def test_plugins_lists_name_abi_exports_limits(client, store):
     assert by_name["junk"]["error"].startswith("failed to load plugin: ")
 
 
+async def test_plugins_say_which_engine_runs_each_plugin(make_client, store, tmp_path, monkeypatch, caplog):
+    import wasmedge_py.compiler as compiler
+    from wasmedge_py.compiler import AotCache, CompileLimits
+
+    store.add("interpreted", "counter", manifest="aot = false\n")
+    client = await make_client()
+    body = await (await client.get("/plugins")).json()
+    by_name = {p["name"]: p for p in body["plugins"]}
+    assert by_name["hello"]["engine"] == "aot" and "engine_note" not in by_name["hello"]
+    assert by_name["interpreted"]["engine"] == "interpreter" and by_name["interpreted"]["limits"]["aot"] is False
+
+    # A plugin the compiler fails on (here: past a tiny compile time limit) is still served,
+    # by the interpreter, and /plugins and the log say why.
+    monkeypatch.setattr(compiler, "_default_cache", AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.01)))
+    store.add("fallback", "counter")
+    with caplog.at_level(logging.WARNING):
+        response = await client.post("/run", json={"plugin": "fallback", "input": 20})
+        assert response.status == 200 and (await response.json())["output"] == 20001
+    body = await (await client.get("/plugins")).json()
+    fallback = {p["name"]: p for p in body["plugins"]}["fallback"]
+    assert fallback["engine"] == "interpreter"
+    assert "running in the interpreter" in fallback["engine_note"] and "longer than 0.01 s" in fallback["engine_note"]
+    assert any("running in the interpreter" in r.getMessage() for r in caplog.records)
+
+
 def _samples(text: str) -> dict[tuple[str, tuple], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value

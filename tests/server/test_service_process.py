@@ -25,7 +25,9 @@ README_REQUEST = {"plugin": "hello", "input": 21}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASMEDGE_PY_") and k != "PLUGIN_STORE"}
+    # The test session's AOT cache stays: the servers compile into it, not into ~/.cache.
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("WASMEDGE_PY_") or k == "WASMEDGE_PY_CACHE_DIR") and k != "PLUGIN_STORE"}
     env.update(extra)
     return env
 
@@ -121,9 +123,7 @@ def test_fluid_store_from_environment_and_sigint(spawn, store):
     assert process.wait(timeout=10) == 0
 
 
-def test_sigterm_lets_the_in_flight_request_finish(spawn, store):
-    from test_service_execution import BUSY
-
+def test_sigterm_lets_the_in_flight_request_finish(spawn, store, busy):
     store.add("busy", "busy")
     process, lines = spawn(
         [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--timeout-ms", "30000",
@@ -132,7 +132,7 @@ def test_sigterm_lets_the_in_flight_request_finish(spawn, store):
     )
     base = lines.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)
     answer: list[tuple[int, dict]] = []
-    request = threading.Thread(target=lambda: answer.append(post(f"{base}/run", {"plugin": "busy", "input": BUSY * 2})))
+    request = threading.Thread(target=lambda: answer.append(post(f"{base}/run", {"plugin": "busy", "input": min(2**31 - 1, busy * 2)})))
     request.start()
     deadline = time.monotonic() + 10
     while get(f"{base}/healthz")[1]["in_flight"] == 0:

@@ -13,7 +13,7 @@ from server.app import REGISTRY
 from server.registry import InvalidPluginName, PluginNotFound, Registry, StoreUnavailable
 from wasmedge_py import PluginLoadError
 
-from test_service_execution import BUSY, wait_until
+from test_service_execution import wait_until
 
 
 async def output(client, plugin: str, x: int):
@@ -112,11 +112,11 @@ async def test_reloads_under_concurrent_requests_are_safe(make_client, store):
     assert any(seen) and not all(seen)  # both versions were actually served
 
 
-async def test_replaced_module_is_closed_after_its_last_request(make_client, store):
+async def test_replaced_module_is_closed_after_its_last_request(make_client, store, busy):
     store.add("busy", "busy")
     client = await make_client(workers=2, timeout_ms=30_000)
     registry = client.app[REGISTRY]
-    running = asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": BUSY}))
+    running = asyncio.ensure_future(client.post("/run", json={"plugin": "busy", "input": busy}))
     await wait_until(lambda: "busy" in registry._entries and registry._entries["busy"].users == 1)
     old = registry._entries["busy"]
     store.add("busy", "triple")
