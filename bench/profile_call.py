@@ -3,12 +3,16 @@
     .venv/bin/python bench/profile_call.py [--calls 200000] [--no-api-mode]
 
 Peels the call into layers and times each (ns per call, best of several runs), then shows a cProfile
-of the real ``Function.__call__`` and two ways to go faster:
+of the real ``Function.__call__``. The package runs in cffi API mode by default (the compiled
+extension ``wasmedge_py._wasmedge_cffi``, see ``_ffi.py``); rows marked "ABI mode" use ``ffi.dlopen``
+of the same library for comparison, and the last Python row runs the package itself in ABI mode
+(``WASMEDGE_LIB`` set) in a child process.
 
-- a specialised pure-Python closure for one signature (same checks: int type and range, lock,
-  closed instance, error mapping), still on the package's ABI-mode ``lib``;
-- ``bench/fastcall.c``, which packs the WasmEdge_Value in C so Python makes one foreign call with
-  a plain int: once through ``ffi.dlopen`` (ABI mode) and once as a compiled cffi API-mode
+- ``Function.__call__`` -> ``Function._call``, the call specialised for the signature, which stores
+  the argument, calls ``_ffi.invoke`` (the extension's ``wpy_invoke``: one packed ``wpy_call``
+  pointer in, the result code out) and reads the result;
+- ``bench/fastcall.c``, which also packs the ``WasmEdge_Value`` in C so Python makes one foreign call
+  with a plain int: once through ``ffi.dlopen`` (ABI mode) and once as a compiled cffi API-mode
   extension, built under build/bench/ (needs Python.h; skipped with --no-api-mode).
 """
 
@@ -18,6 +22,7 @@ import argparse
 import cProfile
 import gc
 import io
+import os
 import pstats
 import subprocess
 import sys
@@ -33,8 +38,8 @@ sys.path.insert(0, str(REPO))
 from cffi import FFI  # noqa: E402
 
 import wasmedge_py as w  # noqa: E402
+from wasmedge_py import _ffi  # noqa: E402
 from wasmedge_py._ffi import ffi, lib  # noqa: E402
-from wasmedge_py.errors import ArgumentError, ClosedError, ValueRangeError  # noqa: E402
 from wasmedge_py.types import ValType  # noqa: E402
 from wasmedge_py.values import load, store  # noqa: E402
 
@@ -54,37 +59,54 @@ def best_ns_interleaved(bodies: dict, calls: int, rounds: int = 7) -> dict[str, 
     return best
 
 
-def specialised_i32_i32(function: w.Function):
-    """What Function.__call__ could compile itself into for an (i32) -> (i32) signature."""
-    instance = function.instance
-    lock, owned = instance.lock, instance._owned
-    invoke, executor, native = lib.WasmEdge_ExecutorInvoke, instance._executor, function._native
-    params, results = function._params, function._results
-    params[0].Type = lib.WasmEdge_ValTypeGenI32()
-    params[0].Value.Words[1] = 0
-    words, result_value = params[0].Value.Words, results[0].Value
-    name, fuel = function.name, instance.fuel is not None
+def abi_mode_invoke(executor, native):
+    """``WasmEdge_ExecutorInvoke`` through ``ffi.dlopen`` (ABI mode) on the same executor and function,
+    with its own value arrays; returns a body for best_ns_interleaved."""
+    abi = _ffi.abi_ffi()
+    abi_lib = abi.dlopen("libwasmedge.so.0")
+    exec_abi = abi.cast("WasmEdge_ExecutorContext *", int(ffi.cast("uintptr_t", executor)))
+    func_abi = abi.cast("WasmEdge_FunctionInstanceContext *", int(ffi.cast("uintptr_t", native)))
+    params, results = abi.new("WasmEdge_Value[]", 1), abi.new("WasmEdge_Value[]", 1)
+    params[0].Type = abi_lib.WasmEdge_ValTypeGenI32()
+    params[0].Value.Words[0] = 21
+    invoke = abi_lib.WasmEdge_ExecutorInvoke
+    assert invoke(exec_abi, func_abi, params, 1, results, 1).Code == 0 and results[0].Value.I32 == 43
 
-    def call(x):
-        if type(x) is not int or not -0x80000000 <= x <= 0xFFFFFFFF:
-            if isinstance(x, int) and not isinstance(x, bool) and -0x80000000 <= x <= 0xFFFFFFFF:
-                x = int(x)
-            elif isinstance(x, int) and not isinstance(x, bool):
-                raise ValueRangeError(f"argument 0 = {x} is out of range for i32")
-            else:
-                raise ArgumentError(f"argument 0 must be an int for i32, not {type(x).__name__}")
-        with lock:
-            if owned.closed:
-                raise ClosedError(f"instance is closed; cannot call {name}")
-            if fuel:
-                lib.WasmEdge_StatisticsClear(instance._statistics)
-            words[0] = x & 0xFFFFFFFF
-            result = invoke(executor, native, params, 1, results, 1)
-            if result.Code:
-                instance._raise_call_error(result, name)
-            return result_value.I32
+    def body(n):
+        for _ in range(n):
+            invoke(exec_abi, func_abi, params, 1, results, 1)
 
-    return call
+    return body
+
+
+def package_in_abi_mode(calls: int) -> float | None:
+    """ns per full ``Function.__call__`` with the package in ABI mode (a child with WASMEDGE_LIB)."""
+    library = loaded_library()
+    if library is None:
+        return None
+    code = (
+        "import gc, sys, time, wasmedge_py as w\n"
+        "from wasmedge_py import _ffi\n"
+        "assert _ffi.MODE == 'abi', _ffi.MODE\n"
+        f"i = w.Instance(w.Module.from_file({str(PLUGIN)!r})); i.call('init'); f = i.function('process')\n"
+        "best = float('inf')\n"
+        "for _ in range(7):\n"
+        "    gc.collect(); t = time.perf_counter_ns()\n"
+        f"    for _ in range({calls}): f(21)\n"
+        f"    best = min(best, (time.perf_counter_ns() - t) / {calls})\n"
+        "print(best)\n"
+    )
+    env = dict(os.environ, WASMEDGE_LIB=library, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return float(done.stdout) if done.returncode == 0 else None
+
+
+def loaded_library() -> str | None:
+    """The real path of the libwasmedge the extension loaded (for WASMEDGE_LIB)."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if "libwasmedge" in line:
+            return line.split()[-1]
+    return None
 
 
 def build_helper_abi() -> Path:
@@ -133,10 +155,17 @@ def main() -> int:
     store(params[0], ValType.I32, 21, 0)
 
     rows: list[tuple[str, float]] = []
+    mode = _ffi.MODE.upper()
 
     def loop(n):
         for _ in range(n):
             pass
+
+    context, packed = process._context, _ffi.invoke
+
+    def packed_invoke(n):
+        for _ in range(n):
+            packed(context)
 
     def raw(n):
         for _ in range(n):
@@ -146,15 +175,14 @@ def main() -> int:
         words, value = params[0].Value.Words, results[0].Value
         for _ in range(n):
             words[0] = 21
-            words[1] = 0
-            invoke(executor, native, params, 1, results, 1)
+            packed(context)
             value.I32
 
     def raw_store_load(n):
         p0, r0, i32 = params[0], results[0], ValType.I32
         for _ in range(n):
             store(p0, i32, 21, 0)
-            invoke(executor, native, params, 1, results, 1)
+            packed(context)
             load(r0, i32)
 
     def invoke_method(n):
@@ -164,25 +192,27 @@ def main() -> int:
             process._invoke()
             load(r0, i32)
 
+    specialised, args = process._call, (21,)
+    assert specialised(args) == 43
+
+    def specialised_call(n):
+        for _ in range(n):
+            specialised(args)
+
     def full(n):
         for _ in range(n):
             process(21)
 
-    fast = specialised_i32_i32(process)
-    assert fast(21) == 43
-
-    def specialised(n):
-        for _ in range(n):
-            fast(21)
-
     bodies = {
         "empty Python loop": loop,
-        "lib.WasmEdge_ExecutorInvoke only (args preset)": raw,
-        "+ poke param words, read result .I32": raw_pokes,
-        "+ values.store / values.load instead": raw_store_load,
-        "+ Function._invoke (fuel check, attribute lookups)": invoke_method,
+        f"_ffi.invoke(context) only (args preset), {mode} mode": packed_invoke,
+        f"lib.WasmEdge_ExecutorInvoke only (args preset), {mode} mode": raw,
+        "lib.WasmEdge_ExecutorInvoke only (args preset), ABI mode": abi_mode_invoke(executor, native),
+        "_ffi.invoke + poke param word, read result .I32": raw_pokes,
+        "_ffi.invoke + values.store / values.load instead": raw_store_load,
+        "Function._invoke + values.store / load (the timeout path's pieces)": invoke_method,
+        "Function._call (specialised for (i32) -> (i32): lock, checks)": specialised_call,
         "full Function.__call__": full,
-        "specialised (i32)->(i32) closure, ABI mode": specialised,
     }
 
     helper_ffi = FFI()
@@ -217,6 +247,10 @@ def main() -> int:
             bodies["C helper (fastcall.c), cffi API mode"] = helper_api
 
     rows.extend(best_ns_interleaved(bodies, calls).items())
+    abi_full = package_in_abi_mode(calls)
+    if abi_full is not None:
+        after_full = [name for name, _ in rows].index("full Function.__call__") + 1
+        rows.insert(after_full, ("full Function.__call__, package in ABI mode (child, WASMEDGE_LIB)", abi_full))
 
     c_floor = BUILD / "c_floor"
     source = REPO / "bench" / "c_floor.c"
@@ -228,7 +262,8 @@ def main() -> int:
 
     full_ns = dict(rows)["full Function.__call__"]
     width = max(len(name) for name, _ in rows)
-    print(f"warm process(21), {calls} calls per run, best of 7 interleaved runs (ns per call)")
+    print(f"warm process(21), {calls} calls per run, best of 7 interleaved runs (ns per call); "
+          f"package in {_ffi.MODE} mode ({_ffi.MODE_REASON})")
     for name, ns in rows:
         print(f"  {name:<{width}} {ns:8.0f} ns   {ns / full_ns * 100:5.1f} % of Function.__call__")
 

@@ -106,7 +106,28 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "$step"
     "$PYTHON" -m venv "$VENV"
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Installing compiles the cffi extension wasmedge_py/_wasmedge_cffi*.so from the declarations in
+# _ffi.py (see _native_build.py), so any of these files being newer than the stamp, or the
+# extension missing, means install again.
+BUILD_INPUTS=(pyproject.toml setup.py wasmedge_py/_native_build.py wasmedge_py/_ffi.py)
+needs_install() {
+    local f
+    [ -f "$stamp" ] || return 0
+    compgen -G 'wasmedge_py/_wasmedge_cffi*.so' >/dev/null || return 0
+    for f in "${BUILD_INPUTS[@]}"; do [ "$f" -nt "$stamp" ] && return 0; done
+    return 1
+}
+if needs_install; then
+    step="find a C compiler and Python's headers for the extension"
+    HINT="Install gcc and the headers of $VENV's Python (python3-dev for Debian's python3)."
+    python_h="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"
+    if ! command -v cc >/dev/null 2>&1 || [ ! -f "$python_h" ]; then
+        say "$step"
+        apt_install gcc libc6-dev python3-dev
+        [ -f "$python_h" ] || { echo "setup: $python_h is missing and python3-dev does not provide it" >&2; exit 1; }
+    fi
+    step="install wasmedge-py into $VENV (compiles the cffi extension)"
+    HINT="Needs pip reaching PyPI, a C compiler and libwasmedge-dev; run '$VENV/bin/pip install -e .[test]' to see the error."
     say "installing wasmedge-py into $VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"

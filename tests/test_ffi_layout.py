@@ -1,4 +1,8 @@
-"""The cffi declarations must match the real header byte for byte, or every value silently corrupts."""
+"""The cffi declarations must match the real header byte for byte, or every value silently corrupts.
+
+Checked for both modes: the loaded ``ffi`` (in API mode its layouts come from the compiler, which
+saw the header with ``_ffi.UINT128`` standing in for ``unsigned __int128``) and ABI mode's, which
+cffi computes from ``_ffi.CDEF`` alone and which ``WASMEDGE_LIB`` or a missing build falls back to."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import subprocess
 
 import pytest
 
-from wasmedge_py._ffi import ffi
+from wasmedge_py import _ffi
+from wasmedge_py._ffi import abi_ffi, ffi
 
 PROBE = r"""
 #include <stddef.h>
@@ -44,7 +49,7 @@ def header_layout(tmp_path_factory) -> dict[str, int]:
     return layout
 
 
-def _cffi_layout() -> dict[str, int]:
+def _cffi_layout(ffi) -> dict[str, int]:
     layout = {}
     for struct, fields in {
         "WasmEdge_Value": ("Value", "Type"),
@@ -61,8 +66,26 @@ def _cffi_layout() -> dict[str, int]:
     return layout
 
 
-def test_cffi_layout_matches_the_c_header(header_layout):
-    assert _cffi_layout() == header_layout
+@pytest.mark.parametrize("mode", ["loaded", "abi"])
+def test_cffi_layout_matches_the_c_header(header_layout, mode):
+    assert _cffi_layout(ffi if mode == "loaded" else abi_ffi()) == header_layout
+
+
+def test_value_union_members_overlay_the_low_word():
+    """Python reads .Words/.I32/.I64/.F32/.F64 of the same 16 bytes in either mode."""
+    for each in (ffi, abi_ffi()):
+        value = each.new("WasmEdge_Value *")
+        assert each.sizeof(value.Value) == 16
+        value.Value.Words[0] = 0xFFFFFFFF_FFFFFFFE
+        assert (value.Value.I32, value.Value.I64) == (-2, -2)
+        value.Value.Words[0] = 0x3FF00000_00000000
+        assert value.Value.F64 == 1.0
+
+
+def test_api_mode_source_states_the_layout_it_relies_on():
+    # The compiled extension replaces int128.h's uint128_t; the compiler itself must prove it equal.
+    assert "_Static_assert(sizeof(uint128_t) == sizeof(unsigned __int128)" in _ffi.API_SOURCE
+    assert "_Static_assert(_Alignof(uint128_t) == _Alignof(unsigned __int128)" in _ffi.API_SOURCE
 
 
 def test_value_is_16_bytes_wide_and_aligned(header_layout):

@@ -110,3 +110,41 @@ def test_f64_half_matches_python(instance, x):
 @given(st.floats(width=32, allow_nan=False))
 def test_f32_half_matches_f32_arithmetic(instance, x):
     assert instance.call("half_f32", x) == f32(x * 0.5)
+
+
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("add_i32", (2**31 - 1, 1)),
+        ("add_i32", (0xFFFFFFFF, _Int(2))),  # int subclasses take the encoder's path
+        ("add_i32", (2**32, 0)),
+        ("add_i32", (1, True)),
+        ("add_i32", (1,)),
+        ("neg_i64", (2**64 - 1,)),
+        ("neg_i64", (-(2**63) - 1,)),
+        ("half_f32", (3,)),
+        ("id_f64", (-0.0,)),
+        ("id_f64", ("1",)),
+        ("swap", (7, 2.5)),
+        ("nothing", ()),
+        ("div", (7, 0)),
+        ("boom", ()),
+    ],
+)
+def test_the_specialised_call_behaves_like_the_general_path(instance, name, args):
+    """Function.__call__ without a timeout runs code written for the signature; with one, the
+    general loop. Same results, same exceptions with the same messages."""
+    function = instance.function(name)
+
+    def outcome(**kwargs):
+        try:
+            result = function(*args, **kwargs)
+        except w.WasmEdgeError as exc:
+            return type(exc), str(exc)
+        return "ok", struct.pack("<d", result).hex() if isinstance(result, float) else result
+
+    assert outcome() == outcome(timeout=10)

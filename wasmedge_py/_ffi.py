@@ -1,23 +1,36 @@
-"""The only module that knows C: cffi declarations for the WasmEdge C API and finding the library.
+"""The only module that knows C: cffi declarations for the WasmEdge C API and how they reach the library.
 
-ABI mode (``ffi.dlopen``) keeps the package pure Python, so installing it needs no compiler and
-``WASMEDGE_LIB`` can point at any build at run time.
+Two modes, one set of declarations (``CDEF``), exported as ``ffi`` and ``lib``; ``MODE`` says which:
 
-``WasmEdge_Value`` holds an ``unsigned __int128``, which cffi cannot declare. We declare the same
-32-byte, 16-byte-aligned layout with a union whose ``long double`` member forces the alignment, and
-only ever pass values by pointer (arrays for ``WasmEdge_ExecutorInvoke``), never by value.
-``tests/test_ffi_layout.py`` checks size, alignment and offsets against the real header.
+- ``"api"`` (the default): the cffi API-mode extension ``wasmedge_py._wasmedge_cffi``, compiled
+  against the real header when the package is installed (``_native_build.py``, run by
+  ``pip install``). Calls go straight from Python to C without libffi, and the compiler checks every
+  declaration below against ``wasmedge.h``.
+- ``"abi"``: ``ffi.dlopen`` of the library at run time, with no compiler involved. Used when
+  ``WASMEDGE_LIB`` names a library explicitly (any build of the 0.13+ C API, chosen at run time),
+  when the extension was never built (a plain source checkout), or when it was built from other
+  declarations than these (a stale build: reinstall).
+
+``WasmEdge_Value`` holds an ``unsigned __int128``, which cffi cannot declare. ``UINT128`` declares
+the same 16-byte, 16-byte-aligned storage as a union (its ``long double`` member forces the
+alignment) through which Python reads ``.Words``, ``.I32``, ``.I64``, ``.F32`` and ``.F64``; values
+are only ever passed by pointer, never by value. The API-mode build compiles ``wasmedge.h`` with
+this union as its ``uint128_t`` (``API_SOURCE``), so the compiler's checks pass honestly and
+``_Static_assert`` proves the layout equals the real ``unsigned __int128``.
+``tests/test_ffi_layout.py`` checks both modes' layouts against the real header.
 """
 
 from __future__ import annotations
 
 import ctypes.util
+import hashlib
+import importlib
 import os
+import warnings
 
 from cffi import FFI
 
-CDEF = """
-typedef struct WasmEdge_ValType { uint8_t Data[8]; } WasmEdge_ValType;
+UINT128 = """
 typedef union wpy_uint128 {
     uint64_t Words[2];
     int32_t I32;
@@ -26,6 +39,10 @@ typedef union wpy_uint128 {
     double F64;
     long double _align16;
 } wpy_uint128;
+"""
+
+CDEF = UINT128 + """
+typedef struct WasmEdge_ValType { uint8_t Data[8]; } WasmEdge_ValType;
 typedef struct WasmEdge_Value { wpy_uint128 Value; WasmEdge_ValType Type; } WasmEdge_Value;
 typedef struct WasmEdge_String { uint32_t Length; const char *Buf; } WasmEdge_String;
 typedef struct WasmEdge_Bytes { uint32_t Length; const uint8_t *Buf; } WasmEdge_Bytes;
@@ -174,13 +191,74 @@ WasmEdge_Result WasmEdge_CompilerCompileFromBuffer(WasmEdge_CompilerContext *Cxt
 void WasmEdge_CompilerDelete(WasmEdge_CompilerContext *Cxt);
 """
 
+# Only in the compiled extension: C written for it, declared here, defined in API_SOURCE.
+# wpy_invoke() runs a call whose context (executor, function, value arrays) is packed once into a
+# wpy_call, and returns just the result code: one pointer in and an int out, instead of six
+# arguments in and a WasmEdge_Result struct out per call. WPY_FINGERPRINT is set by the build.
+WPY_CALL = """
+typedef struct wpy_call {
+    WasmEdge_ExecutorContext *Executor;
+    const WasmEdge_FunctionInstanceContext *Function;
+    const WasmEdge_Value *Params;
+    uint32_t ParamLen;
+    WasmEdge_Value *Returns;
+    uint32_t ReturnLen;
+} wpy_call;
+"""
+API_CDEF = WPY_CALL + """
+uint32_t wpy_invoke(const wpy_call *Call);
+#define WPY_FINGERPRINT ...
+"""
+
+# The C source of the API-mode extension. On these targets int128.h makes uint128_t an
+# ``unsigned __int128``; this translation unit defines it as UINT128 instead (and marks int128.h as
+# included), so the header's WasmEdge_Value has exactly the fields CDEF declares and the compiler's
+# checks of CDEF against the header pass without any warning switched off. The asserts prove the
+# storage is the same. The two types would differ only when passed by value, which nothing
+# compiled here does (no function declared in CDEF takes or returns a WasmEdge_Value).
+API_SOURCE = """
+#include <stdint.h>
+#if !(defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64))
+#error "WasmEdge_Value is not an unsigned __int128 on this target: use ABI mode (see _ffi.py)"
+#endif
+#define WASMEDGE_C_API_INT128_H
+""" + UINT128 + """
+typedef wpy_uint128 uint128_t;
+typedef __int128 int128_t;
+_Static_assert(sizeof(uint128_t) == sizeof(unsigned __int128), "uint128_t size");
+_Static_assert(_Alignof(uint128_t) == _Alignof(unsigned __int128), "uint128_t alignment");
+#include <wasmedge/wasmedge.h>
+""" + WPY_CALL + """
+static uint32_t wpy_invoke(const wpy_call *Call) {
+    return WasmEdge_ResultGetCode(WasmEdge_ExecutorInvoke(Call->Executor, Call->Function, Call->Params,
+                                                          Call->ParamLen, Call->Returns, Call->ReturnLen));
+}
+"""
+
+
+def source_fingerprint() -> int:
+    """Identifies the declarations a compiled extension must have been built from (60 bits)."""
+    return int(hashlib.sha256((CDEF + API_CDEF + API_SOURCE).encode()).hexdigest()[:15], 16)
+
+
 INSTALL_HINT = (
     "Install it with 'make setup' (Debian trixie's libwasmedge0, pinned low; see README), "
     "or point WASMEDGE_LIB at a libwasmedge.so built for the WasmEdge 0.13+ C API."
 )
+STALE_HINT = "reinstall the package ('make setup' or pip install -e .) to rebuild it"
 
-ffi = FFI()
-ffi.cdef(CDEF)
+
+def _compiled():
+    """The API-mode extension module, or the reason it cannot be used."""
+    try:
+        compiled = importlib.import_module(f"{__package__}._wasmedge_cffi")
+    except ImportError as exc:
+        return None, f"the compiled extension is not available ({exc})"
+    if compiled.lib.WPY_FINGERPRINT != source_fingerprint():
+        reason = f"the compiled extension was built from other declarations than _ffi.py's; {STALE_HINT}"
+        warnings.warn(f"wasmedge_py: using ABI mode: {reason}", RuntimeWarning, stacklevel=2)
+        return None, reason
+    return compiled, ""
 
 
 def _candidates() -> list[str]:
@@ -191,16 +269,59 @@ def _candidates() -> list[str]:
     return ["libwasmedge.so.0"] + ([found] if found else [])
 
 
-def _open_library():
+def abi_ffi() -> FFI:
+    """A fresh ABI-mode FFI with CDEF (layouts as cffi computes them, no library opened)."""
+    abi = FFI()
+    abi.cdef(CDEF)
+    return abi
+
+
+def _open_library(abi: FFI, why: str):
     explicit = os.environ.get("WASMEDGE_LIB")
     errors = []
     for name in _candidates():
         try:
-            return ffi.dlopen(name)
+            return abi.dlopen(name)
         except OSError as exc:
             errors.append(f"{name}: {exc}")
     where = f"WASMEDGE_LIB={explicit!r}" if explicit else "the system's libwasmedge.so.0"
-    raise ImportError(f"cannot load the WasmEdge library from {where} ({'; '.join(errors)}). {INSTALL_HINT}")
+    raise ImportError(
+        f"cannot load the WasmEdge library from {where} ({'; '.join(errors)}; ABI mode because {why}). {INSTALL_HINT}"
+    )
 
 
-lib = _open_library()
+def _load():
+    """(ffi, lib, mode, why): the compiled extension unless WASMEDGE_LIB asks for a library by path."""
+    if os.environ.get("WASMEDGE_LIB"):
+        why = "WASMEDGE_LIB is set"
+    else:
+        compiled, why = _compiled()
+        if compiled is not None:
+            return compiled.ffi, compiled.lib, "api", "the compiled extension wasmedge_py._wasmedge_cffi"
+    abi = abi_ffi()
+    return abi, _open_library(abi, why), "abi", why
+
+
+def _call_helpers(ffi, lib, mode: str):
+    """``(call_context, invoke)``: ``call_context(executor, function, params, param_len, returns,
+    return_len)`` packs one function's call once (the caller keeps the arrays alive), and
+    ``invoke(context)`` runs it on the arguments already stored, returning the result code."""
+    if mode == "api":
+
+        def call_context(executor, function, params, param_len, returns, return_len):
+            return ffi.new("wpy_call *", (executor, function, params, param_len, returns, return_len))
+
+        return call_context, lib.wpy_invoke
+
+    execute = lib.WasmEdge_ExecutorInvoke
+
+    def invoke(context) -> int:
+        return execute(*context).Code
+
+    return (lambda *context: context), invoke
+
+
+# The build script (_native_build.py) runs this file by path for its declarations only.
+if __name__ != "__wasmedge_py_build__":
+    ffi, lib, MODE, MODE_REASON = _load()
+    call_context, invoke = _call_helpers(ffi, lib, MODE)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import version
+from . import _ffi, version
 from .config import Config
 from .errors import ArgumentError, CompileError, WasmEdgeError
 from .instance import Instance
@@ -121,7 +121,7 @@ def new_plugin(name: str, store: str) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()})")
+    parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()}, cffi {_ffi.MODE} mode)")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="call an exported function and print its results")
     run_cmd.add_argument("file")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._ffi import ffi, lib
+from ._ffi import call_context, ffi, invoke, lib
 from .errors import ArgumentError, ClosedError
 from .types import FuncType, ValType
-from .values import NATIVE_TYPES, decoder, encoder
+from .values import INTEGER_RANGES, NATIVE_TYPES, decoder, encoder
 
 if TYPE_CHECKING:
     from .instance import Instance
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 class Function:
     """A view of one export of an Instance; it owns no handle, so it is valid while the instance is
-    open. Parameter and result arrays, their value types and the converters for the signature are
-    set up once, so a call only converts values and invokes."""
+    open. Parameter and result arrays, their value types, the converters and a call specialised
+    for the signature are set up once, so a call only converts values and invokes."""
 
     def __init__(self, instance: "Instance", name: str, native: Any, signature: FuncType) -> None:
         self.instance = instance
@@ -27,28 +27,52 @@ class Function:
         self._n_params, self._n_results = len(signature.params), len(signature.results)
         self._params = ffi.new("WasmEdge_Value[]", max(self._n_params, 1))
         self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
-        self._encoders, self._decoders, native_types = _plan(signature)
-        for slot, native_type in zip(self._params, native_types):
+        plan = _plan(signature)
+        self._encoders, self._decoders = plan.encoders, plan.decoders
+        for slot, native_type in zip(self._params, plan.native_types):
             if native_type is not None:
                 slot.Type = native_type
         self._param_words = [self._params[i].Value.Words for i in range(self._n_params)]
         self._result_values = [self._results[i].Value for i in range(self._n_results)]
+        self._context = call_context(
+            instance._executor, native, self._params, self._n_params, self._results, self._n_results
+        )
+        fuel = instance.fuel is not None
+        self._call = plan.specialised(fuel)(
+            instance.lock.acquire,
+            instance.lock.release,
+            instance._owned,
+            functools.partial(lib.WasmEdge_StatisticsClear, instance._statistics) if fuel else None,
+            invoke,
+            self._context,
+            instance,
+            name,
+            signature,
+            self._param_words,
+            self._result_values,
+            self._encoders,
+            self._decoders,
+        )
 
     def __call__(self, *args: int | float, timeout: float | None = None) -> Any:
         """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
 
         With ``timeout`` (seconds) the engine itself stops a call that runs longer, raising
         ``Interrupted``; the instance stays usable afterwards."""
+        if timeout is None:
+            return self._call(args)
+        return self._call_with_timeout(args, timeout)
+
+    def _call_with_timeout(self, args: tuple, timeout: float) -> Any:
+        """The general path, for calls with a deadline (they cost a native thread anyway)."""
         if len(args) != self._n_params:
-            raise ArgumentError(f"{self.name}{self.signature} takes {self._n_params} argument(s), got {len(args)}")
+            _wrong_count(self.name, self.signature, args)
         instance = self.instance
         with instance.lock:
             if instance._owned.closed:
-                raise ClosedError(f"instance is closed; cannot call {self.name}")
-            position = 0
-            for words, encode, value in zip(self._param_words, self._encoders, args):
+                _closed(self.name)
+            for position, (words, encode, value) in enumerate(zip(self._param_words, self._encoders, args)):
                 words[0] = encode(value, position)  # the high word stays 0
-                position += 1
             result = self._invoke(timeout)
             if result.Code:
                 instance._raise_call_error(result, self.name, timeout)
@@ -91,15 +115,42 @@ class Function:
         return f"<Function {self.name}{self.signature}>"
 
 
-@functools.lru_cache(maxsize=256)
-def _plan(signature: FuncType) -> tuple[tuple[Callable, ...], tuple[Callable, ...], tuple[Any, ...]]:
-    """Converters and native parameter types for a signature, shared by every function with it.
+class _Plan:
+    """What every function with one signature shares: converters, native parameter types, and the
+    specialised call (compiled on first use, with and without the per-call fuel reset).
     Unsupported types (v128, references) are reported when called, not when looked up."""
-    return (
-        tuple(_converter(encoder, t) for t in signature.params),
-        tuple(_converter(decoder, t) for t in signature.results),
-        tuple(NATIVE_TYPES.get(t) for t in signature.params),
-    )
+
+    __slots__ = ("signature", "encoders", "decoders", "native_types", "_specialised")
+
+    def __init__(self, signature: FuncType) -> None:
+        self.signature = signature
+        self.encoders = tuple(_converter(encoder, t) for t in signature.params)
+        self.decoders = tuple(_converter(decoder, t) for t in signature.results)
+        self.native_types = tuple(NATIVE_TYPES.get(t) for t in signature.params)
+        self._specialised: dict[bool, Callable[..., Callable[[tuple], Any]]] = {}
+
+    def specialised(self, fuel: bool) -> Callable[..., Callable[[tuple], Any]]:
+        bind = self._specialised.get(fuel)
+        if bind is None:
+            bind = self._specialised[fuel] = _compile_call(self.signature, fuel)
+        return bind
+
+
+_plan = functools.lru_cache(maxsize=256)(_Plan)
+
+
+def _wrong_count(name: str, signature: FuncType, args: tuple) -> None:
+    raise ArgumentError(f"{name}{signature} takes {len(signature.params)} argument(s), got {len(args)}")
+
+
+def _closed(name: str) -> None:
+    raise ClosedError(f"instance is closed; cannot call {name}")
+
+
+def _fail(instance: "Instance", name: str, code: int) -> None:
+    """Raise the error for a failed call's result code (the lock is held)."""
+    result = ffi.new("WasmEdge_Result *", (code,))  # owns the struct passed on below
+    instance._raise_call_error(result[0], name)
 
 
 def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Callable:
@@ -112,3 +163,72 @@ def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Calla
             raise ArgumentError(message)
 
         return unsupported
+
+
+# The call without a timeout, written out for one signature (as dataclasses writes __init__): the
+# argument count is a constant, arguments are unpacked into locals, a plain in-range int is
+# encoded inline (anything else goes to the type's encoder, which accepts int subclasses and
+# raises the ArgumentError / ValueRangeError), integer results are read straight off the union,
+# and everything the call touches is a closure variable bound once per Function (not the Function
+# itself: no reference cycle, so a closed instance's functions are freed at once). Same checks in
+# the same order as _call_with_timeout: count, lock, closed, arguments left to right, fuel reset,
+# invoke, error mapping, results.
+_TEMPLATE = """\
+def bind(acquire, release, owned, clear, invoke, context, instance, name, signature, words, values, encoders,
+         decoders):
+{unpack_bound}
+    def call(args):
+        if len(args) != {n}:
+            wrong_count(name, signature, args)
+{unpack_args}
+        acquire()
+        try:
+            if owned.closed:
+                closed(name)
+{body}
+            code = invoke(context)
+            if code:
+                fail(instance, name, code)
+            return {result}
+        finally:
+            release()
+
+    return call
+"""
+
+
+def _names(letter: str, count: int) -> str:
+    return "".join(f"{letter}{i}, " for i in range(count))
+
+
+def _compile_call(signature: FuncType, fuel: bool) -> Callable[..., Callable[[tuple], Any]]:
+    """``bind(...) -> call(args)`` for ``signature`` (see _TEMPLATE)."""
+    params, results = signature.params, signature.results
+    unpack_bound = []
+    if params:
+        unpack_bound += [f"({_names('w', len(params))}) = words", f"({_names('e', len(params))}) = encoders"]
+    if results:
+        unpack_bound += [f"({_names('r', len(results))}) = values", f"({_names('d', len(results))}) = decoders"]
+    body = []
+    for i, valtype in enumerate(params):
+        if valtype in INTEGER_RANGES:
+            low, high, mask = INTEGER_RANGES[valtype]
+            body.append(f"w{i}[0] = a{i} & {mask:#x} if type(a{i}) is int and {low} <= a{i} <= {high} else e{i}(a{i}, {i})")
+        else:
+            body.append(f"w{i}[0] = e{i}(a{i}, {i})")
+    if fuel:  # the budget is per call: start from zero
+        body.append("clear()")
+    decoded = [
+        f"r{i}.I32" if t == ValType.I32 else f"r{i}.I64" if t == ValType.I64 else f"d{i}(r{i})"
+        for i, t in enumerate(results)
+    ]
+    source = _TEMPLATE.format(
+        n=len(params),
+        unpack_bound="".join(f"    {line}\n" for line in unpack_bound),
+        unpack_args=f"        ({_names('a', len(params))}) = args" if params else "",
+        body="\n".join(" " * 12 + line for line in body),
+        result="None" if not results else decoded[0] if len(results) == 1 else f"({', '.join(decoded)},)",
+    )
+    namespace: dict[str, Any] = {"wrong_count": _wrong_count, "closed": _closed, "fail": _fail}
+    exec(compile(source, f"<wasmedge_py call {signature}>", "exec"), namespace)  # noqa: S102
+    return namespace["bind"]

@@ -22,6 +22,10 @@ class ValType(enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    # Members are singletons compared by identity, so the identity hash is consistent, and far
+    # cheaper than Enum's (hash of the name, in Python): every signature lookup hashes these.
+    __hash__ = object.__hash__
+
     @classmethod
     def from_native(cls, valtype: Any) -> "ValType":
         for check, kind in _NATIVE_CHECKS:

@@ -2,11 +2,13 @@
 
 Each value type has an *encoder* (Python value -> the 64 low bits of the slot) and a *decoder*
 (slot -> Python value). ``Function`` looks them up once per signature, so a call does no
-type dispatch of its own."""
+type dispatch of its own; for integers it inlines the common case (a plain ``int`` in range, see
+``INTEGER_RANGES``) and calls the encoder only for everything else."""
 
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from typing import Any, Callable
 
@@ -24,6 +26,13 @@ NATIVE_TYPES = {
 _pack_f, _unpack_f = struct.Struct("<f").pack, struct.Struct("<f").unpack
 _pack_d, _unpack_d = struct.Struct("<d").pack, struct.Struct("<d").unpack
 _u32_from, _u64_from = struct.Struct("<I").unpack, struct.Struct("<Q").unpack
+
+
+# Integers may be given signed or unsigned: (lowest, highest, mask of the bit pattern).
+INTEGER_RANGES: dict[ValType, tuple[int, int, int]] = {
+    ValType.I32: (-(2**31), 2**32 - 1, 0xFFFFFFFF),
+    ValType.I64: (-(2**63), 2**64 - 1, 0xFFFFFFFFFFFFFFFF),
+}
 
 
 def _integer(valtype: str, low: int, high: int, mask: int) -> Callable[[object, int], int]:
@@ -63,16 +72,16 @@ def _encode_f64(value: object, position: int) -> int:
 
 
 ENCODERS: dict[ValType, Callable[[object, int], int]] = {
-    ValType.I32: _integer("i32", -(2**31), 2**32 - 1, 0xFFFFFFFF),
-    ValType.I64: _integer("i64", -(2**63), 2**64 - 1, 0xFFFFFFFFFFFFFFFF),
+    ValType.I32: _integer("i32", *INTEGER_RANGES[ValType.I32]),
+    ValType.I64: _integer("i64", *INTEGER_RANGES[ValType.I64]),
     ValType.F32: _encode_f32,
     ValType.F64: _encode_f64,
 }
 
 # Decoders read the slot's ``Value`` union; integers come back signed.
 DECODERS: dict[ValType, Callable[[Any], int | float]] = {
-    ValType.I32: lambda value: value.I32,
-    ValType.I64: lambda value: value.I64,
+    ValType.I32: operator.attrgetter("I32"),
+    ValType.I64: operator.attrgetter("I64"),
     ValType.F32: lambda value: _unpack_f(struct.pack("<I", value.Words[0] & 0xFFFFFFFF))[0],
     ValType.F64: lambda value: _unpack_d(struct.pack("<Q", value.Words[0]))[0],
 }
@@ -93,13 +102,30 @@ def decoder(valtype: ValType) -> Callable[[Any], int | float]:
     return _supported(valtype, DECODERS)
 
 
+def _storer(valtype: ValType) -> Callable[[Any, object, int], None]:
+    encode, native_type = ENCODERS[valtype], NATIVE_TYPES[valtype]
+
+    def store(slot: Any, value: object, position: int) -> None:
+        slot.Value.Words = (encode(value, position), 0)
+        slot.Type = native_type
+
+    return store
+
+
+_STORERS = {valtype: _storer(valtype) for valtype in ENCODERS}
+
+
 def store(slot: Any, valtype: ValType, value: object, position: int) -> None:
     """Write ``value`` into the ``WasmEdge_Value`` ``slot`` as ``valtype``."""
-    slot.Value.Words[0] = encoder(valtype)(value, position)
-    slot.Value.Words[1] = 0
-    slot.Type = NATIVE_TYPES[valtype]
+    storer = _STORERS.get(valtype)
+    if storer is None:
+        encoder(valtype)  # raises: unsupported type
+    storer(slot, value, position)
 
 
 def load(slot: Any, valtype: ValType) -> int | float:
     """Read a ``WasmEdge_Value`` of ``valtype``."""
-    return decoder(valtype)(slot.Value)
+    decode = DECODERS.get(valtype)
+    if decode is None:
+        decoder(valtype)  # raises: unsupported type
+    return decode(slot.Value)
