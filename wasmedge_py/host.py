@@ -115,20 +115,44 @@ def _trampoline(data: Any, frame: Any, params: Any, returns: Any) -> Any:
         return _HOST_FAILED
 
 
+# Made once per signature and kept for the life of the process: the engine copies the type into
+# each function instance it creates, and host signatures are few (they come from the embedding
+# application, never from a module).
+_FUNCTION_TYPES: dict[FuncType, Any] = {}
+_NAMES: dict[str, tuple[Any, Any]] = {}
+
+
+def _native_function_type(signature: FuncType) -> Any:
+    functype = _FUNCTION_TYPES.get(signature)
+    if functype is None:
+        params = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in signature.params] or 1)
+        results = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in signature.results] or 1)
+        created = lib.WasmEdge_FunctionTypeCreate(params, len(signature.params), results, len(signature.results))
+        if created == ffi.NULL:
+            raise MemoryError("WasmEdge could not create a function type")
+        functype = _FUNCTION_TYPES.setdefault(signature, created)
+        if functype is not created:  # another thread made it first
+            lib.WasmEdge_FunctionTypeDelete(created)
+    return functype
+
+
+def _native_name(name: str) -> Any:
+    """A ``WasmEdge_String`` for ``name`` (module and function names are copied by the engine)."""
+    entry = _NAMES.get(name)
+    if entry is None:
+        encoded = name.encode()
+        buffer = ffi.new("char[]", encoded)
+        string = ffi.new("WasmEdge_String *", {"Length": len(encoded), "Buf": buffer})
+        entry = _NAMES.setdefault(name, (string, buffer))
+    return entry[0][0]
+
+
 def create_native(host: HostModule, state: HostCallState, keep_alive: list[Any]) -> Any:
     """A native module instance exporting ``host``'s functions; the caller owns it."""
-    name = host.name.encode()
-    native = lib.WasmEdge_ModuleInstanceCreate(lib.WasmEdge_StringWrap(name, len(name)))
+    native = lib.WasmEdge_ModuleInstanceCreate(_native_name(host.name))
     for function in host.functions:
-        params = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in function.signature.params] or 1)
-        results = ffi.new("WasmEdge_ValType[]", [NATIVE_TYPES[t] for t in function.signature.results] or 1)
-        functype = lib.WasmEdge_FunctionTypeCreate(
-            params, len(function.signature.params), results, len(function.signature.results)
-        )
         handle = ffi.new_handle((state, function))
         keep_alive.append(handle)
-        instance = lib.WasmEdge_FunctionInstanceCreate(functype, _trampoline, handle, 0)
-        lib.WasmEdge_FunctionTypeDelete(functype)
-        encoded = function.name.encode()
-        lib.WasmEdge_ModuleInstanceAddFunction(native, lib.WasmEdge_StringWrap(encoded, len(encoded)), instance)
+        instance = lib.WasmEdge_FunctionInstanceCreate(_native_function_type(function.signature), _trampoline, handle, 0)
+        lib.WasmEdge_ModuleInstanceAddFunction(native, _native_name(function.name), instance)
     return native

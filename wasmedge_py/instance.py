@@ -9,20 +9,22 @@ from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import ExportNotFoundError, InstantiationError, Interrupted, StackExhausted, check, engine_error
-from .stack_guard import RESET_EXPORT, SLOT_BYTES, START_EXPORT
+from .stack_guard import RESET_EXPORT, SLOT_BYTES
 from .function import Function
 from .memory import Memory
-from .module import Module
+from .module import REACTOR_INITIALIZER, Module
 from .types import ExportType, FuncType
 from .host import HostCallState, HostFunctionError, HostModule, create_native
 from .wasi import WASI_MODULE, Wasi
 
-
-REACTOR_INITIALIZER = "_initialize"
+_INSTANCE_OUT = ffi.typeof("WasmEdge_ModuleInstanceContext **")
 
 
 def _check_imports_resolve(module: Module, wasi: bool, host_modules: Sequence[HostModule]) -> None:
-    """Name the first import nothing provides (the engine only says "unknown import")."""
+    """Name the first import nothing provides (the engine only says "unknown import"). A module
+    without imports (its import list is read once per module) has nothing to check."""
+    if not module.imports:
+        return
     provided = {(host.name, f.name) for host in host_modules for f in host.functions}
     for item in module.imports:
         if item.module == WASI_MODULE:
@@ -57,11 +59,13 @@ class Instance(Handle):
         ``host_modules`` links Python host functions the module may import. Code that runs as
         part of instantiation (a sandboxed module's start function, then ``_initialize``) is
         stopped after ``init_timeout`` seconds."""
+        # Everything about the module itself (its imports, memory minimums, initializers, export
+        # signatures and names) is read once per Module; only per-instance work is done here.
         config = config or module.config
         if fuel is not None and not config.cost_measuring:
             raise ValueError("fuel needs a Config with cost_measuring=True")
         _check_imports_resolve(module, wasi is not None, host_modules)
-        needed = max(module.memory_minimums, default=0)
+        needed = module.memory_needed
         if needed > config.max_memory_pages:
             raise InstantiationError(
                 f"cannot instantiate {module.source}: it declares {needed} pages of memory "
@@ -71,7 +75,8 @@ class Instance(Handle):
         release_module = module._retain()
         store = lib.WasmEdge_StoreCreate()
         # Code compiled with cost measuring traps without a statistics context to count into.
-        compiled_counting = module.aot is not None and (module.aot.cost_measuring or module.aot.instruction_counting)
+        aot = module.aot
+        compiled_counting = aot is not None and (aot.cost_measuring or aot.instruction_counting)
         statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel or compiled_counting) else ffi.NULL
         executor = lib.WasmEdge_ExecutorCreate(config._ptr, statistics)
         natives: list[Any] = []  # module instances to delete, most dependent first
@@ -86,7 +91,8 @@ class Instance(Handle):
                 lib.WasmEdge_StatisticsDelete(statistics)
             release_module()
 
-        host_state, keep_alive = HostCallState(), []
+        # Host functions record what they raised here; only instances that link some need one.
+        host_state, keep_alive = (HostCallState(), []) if host_modules else (None, None)
         try:
             if wasi is not None:
                 natives.append(wasi.create())
@@ -94,9 +100,10 @@ class Instance(Handle):
                 natives.append(create_native(host, host_state, keep_alive))
             for native in natives:
                 check(lib.WasmEdge_ExecutorRegisterImport(executor, store, native), "cannot link imports", InstantiationError)
-            out = ffi.new("WasmEdge_ModuleInstanceContext **")
+            out = ffi.new(_INSTANCE_OUT)
             result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
-            check(result, f"cannot instantiate {module.source}", InstantiationError)
+            if result.Code:
+                check(result, f"cannot instantiate {module.source}", InstantiationError)
             natives.insert(0, out[0])
         except BaseException:
             delete(None)
@@ -106,7 +113,7 @@ class Instance(Handle):
             lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
         self.fuel = fuel
         # Native code compiled without interruption checks ignores cancellation: no timeouts then.
-        self.interruptible = module.aot is None or module.aot.interruptible
+        self.interruptible = aot is None or aot.interruptible
         self._host_state = host_state
         self._keep_alive = keep_alive  # handles the engine holds as host-function data
         super().__init__(natives[0], delete)
@@ -115,22 +122,21 @@ class Instance(Handle):
         self._executor = executor
         self._statistics = statistics
         self._functions: dict[str, Function] = {}
-        self._stack_reset = self.function(RESET_EXPORT) if module.stack_slots else None
-        try:
-            for name in self._initializers(run_initializer):
-                self.function(name)(timeout=init_timeout)
-        except BaseException:
-            self.close()
-            raise
+        initializers = self._initializers(run_initializer)
+        if initializers:
+            try:
+                for name in initializers:
+                    self.function(name)(timeout=init_timeout)
+            except BaseException:
+                self.close()
+                raise
 
-    def _initializers(self, run_initializer: bool) -> list[str]:
+    def _initializers(self, run_initializer: bool) -> tuple[str, ...]:
         """What runs right after instantiation: the start function the sandbox made cancellable,
-        then the WASI reactor initializer (as `wasmedge --reactor` does)."""
-        names = []
-        if self.module.has_internal_export(START_EXPORT):
-            names.append(START_EXPORT)
-        if run_initializer and any(e.name == REACTOR_INITIALIZER and e.type == FuncType((), ()) for e in self.exports):
-            names.append(REACTOR_INITIALIZER)
+        then the WASI reactor initializer (as `wasmedge --reactor` does); see Module.initializers."""
+        names = self.module.initializers
+        if not run_initializer and names and names[-1] == REACTOR_INITIALIZER:
+            return names[:-1]
         return names
 
     @property
@@ -141,11 +147,15 @@ class Instance(Handle):
         """The exported function ``name``; raises ``ExportNotFoundError`` if there is none."""
         function = self._functions.get(name)
         if function is None:
-            encoded = name.encode()
-            native = lib.WasmEdge_ModuleInstanceFindFunction(self._ptr, lib.WasmEdge_StringWrap(encoded, len(encoded)))
+            module = self.module
+            native_name = module._native_names.get(name)
+            if native_name is None:  # not an exported function of the module: let the engine say
+                encoded = name.encode()
+                native_name = lib.WasmEdge_StringWrap(encoded, len(encoded))
+            native = lib.WasmEdge_ModuleInstanceFindFunction(self._ptr, native_name)
             if native == ffi.NULL:
-                raise ExportNotFoundError(f"{self.module.source} does not export a function named {name!r}")
-            functype = self.module.function_types.get(name) or FuncType.from_native(
+                raise ExportNotFoundError(f"{module.source} does not export a function named {name!r}")
+            functype = module.function_types.get(name) or FuncType.from_native(
                 lib.WasmEdge_FunctionInstanceGetFunctionType(native)
             )
             function = self._functions[name] = Function(self, name, native, functype)
@@ -153,7 +163,7 @@ class Instance(Handle):
 
     def _raise_call_error(self, result: Any, name: str, timeout: float | None = None) -> None:
         """Turn a failed call's result into the right exception (called with the lock held)."""
-        raised = self._host_state.take()
+        raised = self._host_state.take() if self._host_state is not None else None
         if raised is not None:
             exc, function = raised
             raise HostFunctionError(
@@ -168,7 +178,8 @@ class Instance(Handle):
                 code=error.code,
                 engine_message=error.engine_message,
             )
-        reset = self._stack_reset
+        # The stack guard's reset function is only looked up here, on a failed call.
+        reset = self.function(RESET_EXPORT) if self.module.stack_slots else None
         if reset is not None and reset._invoke().Code == 0:  # also re-arms the guard
             used = reset._results[0].Value.I32
             if used > self.module.stack_slots:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import LoadError, ValidationError, check
-from ._binary import memory_minimums
+from ._binary import Reader, memory_minimums, read_imports, split_sections
 from .stack_guard import (
     INTERNAL_PREFIX,
+    START_EXPORT,
     TableTooLarge,
     UnsupportedModule,
     guard_stack,
@@ -20,6 +21,10 @@ from .stack_guard import (
     slots_for_bytes,
 )
 from .types import EXTERNAL_KINDS, ExportType, FuncType, ImportType, extern_type, string_from_native
+
+REACTOR_INITIALIZER = "_initialize"  # a WASI reactor's initializer, run as `wasmedge --reactor` does
+_NO_PARAMS_NO_RESULTS = FuncType((), ())
+T = TypeVar("T")
 
 
 class Module(Handle):
@@ -36,11 +41,25 @@ class Module(Handle):
         # Set when the module was rewritten to bound its call stack (see stack_guard).
         self.stack_slots = stack_slots
         # Declared minimum pages of each memory; WasmEdge silently clamps them to the config's cap.
-        self.memory_minimums: tuple[int, ...] = ()
+        self.memory_minimums = ()
+        # Exported functions whose whole body is one ``i32.const``: their result, known without
+        # running them (read from the binary when it is at hand; see constant_i32_exports).
+        self.constant_results: dict[str, int] = {}
+        self._memo: dict[str, Any] = {}
         # The CompileOptions of natively compiled code (see compiler.load_aot); None when interpreted.
         self.aot = aot
         # Why this module runs in the interpreter although native code was asked for (else None).
         self.engine_note: str | None = None
+
+    @property
+    def memory_minimums(self) -> tuple[int, ...]:
+        return self._memory_minimums
+
+    @memory_minimums.setter
+    def memory_minimums(self, minimums: Sequence[int]) -> None:
+        self._memory_minimums = tuple(minimums)
+        # What instantiation needs of Config.max_memory_pages; checked by every Instance.
+        self.memory_needed = max(self._memory_minimums, default=0)
 
     @property
     def engine(self) -> str:
@@ -79,14 +98,19 @@ class Module(Handle):
         stack_slots: int | None = None,
         memory_minimums: Sequence[int] = (),
         aot: Any = None,
+        wasm: bytes | None = None,
     ) -> "Module":
         """Load an AOT-compiled shared object (from ``compiler``). This ``dlopen``s native code
-        into the process: only for files you compiled yourself, never for untrusted input."""
+        into the process: only for files you compiled yourself, never for untrusted input.
+        ``wasm``, the (sandboxed) binary it was compiled from, lets facts the C API cannot give
+        be read from it once (``constant_results``)."""
         path = os.fspath(path)
         source = source or path
         module = cls._parse(config, source, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), True, stack_slots)
-        module.memory_minimums = tuple(memory_minimums)
+        module.memory_minimums = memory_minimums
         module.aot = aot
+        if wasm is not None:
+            module.constant_results = constant_i32_exports(wasm)
         return module
 
     @classmethod
@@ -109,9 +133,11 @@ class Module(Handle):
             data, slots = sandboxed(data, config, max_stack_bytes, source)
         module = cls._parse(config, source, _buffer_parser(data), validate, slots)
         try:
-            module.memory_minimums = tuple(memory_minimums(data))
+            module.memory_minimums = memory_minimums(data)
         except UnsupportedModule:
             pass  # the engine accepted it; the check in Instance just has nothing to compare
+        if validate:  # only a validated body is known to be what it looks like
+            module.constant_results = constant_i32_exports(data)
         return module
 
     @classmethod
@@ -159,6 +185,39 @@ class Module(Handle):
         return any(e.name == name for e in self._all_exports)
 
     @cached_property
+    def initializers(self) -> tuple[str, ...]:
+        """What an instance runs right after instantiation, in order: the start function the
+        sandbox made cancellable, then a WASI reactor's ``_initialize () -> ()``."""
+        names = (START_EXPORT,) if self.has_internal_export(START_EXPORT) else ()
+        if any(e.name == REACTOR_INITIALIZER and e.type == _NO_PARAMS_NO_RESULTS for e in self.exports):
+            names += (REACTOR_INITIALIZER,)
+        return names
+
+    @cached_property
+    def _native_names(self) -> dict[str, Any]:
+        """A ``WasmEdge_String`` for the name of every exported function, built once, so a lookup
+        in an instance converts nothing. Their buffers live as long as the module."""
+        keep = self._native_name_buffers = []
+        names = {}
+        for name in self.function_types:
+            encoded = name.encode()
+            buffer = ffi.new("char[]", encoded)
+            string = ffi.new("WasmEdge_String *", {"Length": len(encoded), "Buf": buffer})
+            keep += (buffer, string)
+            names[name] = string[0]
+        return names
+
+    def memo(self, key: str, compute: Callable[["Module"], T]) -> T:
+        """A fact about this module that ``compute(self)`` derives, computed once (the plugin
+        runtime keeps its ABI checks here). Two threads may both compute it at first; a fact is a
+        function of the module alone, so either result is the same."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute(self)
+            return value
+
+    @cached_property
     def imports(self) -> tuple[ImportType, ...]:
         return tuple(
             ImportType(string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)), *_describe("Import", self._ptr, item))
@@ -187,6 +246,44 @@ def _describe(side: str, ast: Any, item: Any) -> tuple[str, str, Any]:
     getter = _TYPE_GETTERS.get(kind)
     native_type = getattr(lib, f"WasmEdge_{side}TypeGet{getter}Type")(ast, item) if getter else None
     return name, kind, extern_type(kind, native_type)
+
+
+def constant_i32_exports(wasm: bytes) -> dict[str, int]:
+    """Exported functions whose body is exactly ``i32.const N`` (no locals): name -> N.
+
+    Such a function cannot trap, loop, call, or touch memory or globals: calling it returns N and
+    changes nothing, so a host may read N instead (``get_abi_version`` is one in every plugin built
+    with the SDK or with clang -O2 from ``return CONSTANT;``). Anything unexpected means {}."""
+    try:
+        sections = {sid: payload for sid, payload in split_sections(wasm) if sid != 0}
+        imported_functions = sum(1 for kind, _ in read_imports(sections[2]) if kind == 0) if 2 in sections else 0
+        exports: dict[int, list[str]] = {}
+        if 7 in sections:
+            r = Reader(sections[7])
+            for _ in range(r.u32()):
+                name, kind, index = r.name(), r.byte(), r.u32()
+                if kind == 0 and index >= imported_functions:
+                    exports.setdefault(index - imported_functions, []).append(name.decode("utf-8"))
+        if not exports or 10 not in sections:
+            return {}
+        constants: dict[str, int] = {}
+        code = Reader(sections[10])
+        for index in range(code.u32()):
+            size = code.u32()
+            start, end = code.pos, code.pos + size
+            code.pos = end  # bodies are only looked at when exported
+            if index not in exports or end > len(code.data):
+                continue
+            # 0 local declarations, i32.const (0x41) with a signed LEB128 i32, end (0x0B).
+            if size >= 4 and code.data[start] == 0x00 and code.data[start + 1] == 0x41 and code.data[end - 1] == 0x0B:
+                immediate = Reader(code.data[start + 2 : end - 1])
+                value = immediate.signed()
+                if immediate.pos == len(immediate.data) and -(2**31) <= value < 2**31:
+                    for name in exports[index]:
+                        constants[name] = value
+        return constants
+    except (UnsupportedModule, UnicodeDecodeError, IndexError):
+        return {}
 
 
 def _buffer_parser(data: bytes):

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,6 +54,9 @@ ABI_SIGNATURES = {
 }
 V2_REQUIRED = ("alloc", "dealloc", "process_bytes")
 MAX_ERROR_MESSAGE = 4096
+# What calling an `i32.const N; end` body costs against a fuel budget (two instructions at
+# WasmEdge's default cost of 1 each; a budget of 1 makes such a call fail).
+_CONSTANT_CALL_COST = 2
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
 
@@ -116,6 +121,42 @@ def _host_log_for(logger: logging.Logger) -> HostFunction:
     return host_log
 
 
+@functools.lru_cache(maxsize=1024)
+def _identity(path: str) -> tuple[str, logging.Logger, HostModule]:
+    """A plugin's name, logger and ``env`` module (``host_log`` alone) by path: the same for every
+    instance of it, so made once. (A host function holds no per-instance state: that is passed
+    to it by ``create_native``.)"""
+    name = Path(path).stem
+    logger = logging.getLogger(f"wasmedge_py.plugin.{name}")
+    return name, logger, HostModule("env", [_host_log_for(logger)])
+
+
+@dataclass(frozen=True)
+class _ModuleFacts:
+    """What the plugin runtime checks about a module, computed once per ``Module``."""
+
+    exports: frozenset[str]  # names of the exported functions
+    bad_signature: str | None  # the first ABI export with the wrong signature, described
+    imports_env: bool
+    # get_abi_version's result when its body is a bare constant (Module.constant_results)
+    constant_abi_version: int | None
+
+
+def _module_facts(module: Module) -> _ModuleFacts:
+    exported = {e.name: e.type for e in module.exports if e.kind == "function"}
+    bad_signature = None
+    for name, expected in ABI_SIGNATURES.items():
+        if name in exported and exported[name] != expected:
+            bad_signature = f"export {name} has signature {exported[name]}, expected {expected}"
+            break
+    return _ModuleFacts(
+        exports=frozenset(exported),
+        bad_signature=bad_signature,
+        imports_env=any(item.module == "env" for item in module.imports),
+        constant_abi_version=module.constant_results.get("get_abi_version") if "get_abi_version" in exported else None,
+    )
+
+
 class Plugin:
     """One plugin in its own instance. Not thread-safe: use one Plugin per thread or request."""
 
@@ -129,19 +170,23 @@ class Plugin:
         host_functions: Sequence[HostFunction] = (),
     ) -> None:
         self.path = path
-        self.name = Path(path).stem
         self.limits = limits
-        self.logger = logging.getLogger(f"wasmedge_py.plugin.{self.name}")
-        exported = {e.name: e.type for e in module.exports if e.kind == "function"}
-        for name, expected in ABI_SIGNATURES.items():
-            if name in exported and exported[name] != expected:
-                raise PluginABIError(f"plugin {path}: export {name} has signature {exported[name]}, expected {expected}")
+        self.name, self.logger, log_only_env = _identity(path)
+        # The export checks are facts about the module: made once per Module, not per instance.
+        facts = module.memo("plugin", _module_facts)
+        if facts.bad_signature is not None:
+            raise PluginABIError(f"plugin {path}: {facts.bad_signature}")
+        exported = facts.exports
         if "process" not in exported and "process_bytes" not in exported:
             raise PluginABIError(f"plugin {path} does not export the required function process")
         # Linking costs native work per instance (the service makes one per request): only for
         # plugins that import from env at all.
-        imports_env = any(item.module == "env" for item in module.imports)
-        env = [HostModule("env", [_host_log_for(self.logger), *host_functions])] if imports_env else []
+        if not facts.imports_env:
+            env = []
+        elif host_functions:
+            env = [HostModule("env", [*log_only_env.functions, *host_functions])]
+        else:
+            env = [log_only_env]
         try:
             self._instance = Instance(
                 module, fuel=limits.fuel, wasi=limits.wasi, host_modules=env, init_timeout=limits.timeout
@@ -149,25 +194,35 @@ class Plugin:
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
         self._module = module if owns_module else None
-        self._exports = frozenset(exported)
+        self._exports = exported
         self._initialized = False
         self._calls = 0
         self._closed = False
         self.abi_version: str | None = None
         self.abi_major = 1
         try:
-            self._negotiate()
+            self._negotiate(facts.constant_abi_version)
         except BaseException:
             self.close()
             raise
 
-    def _negotiate(self) -> None:
-        """Pick v1 or v2 from ``get_abi_version`` (absent means v1) and check the exports it needs."""
+    def _negotiate(self, constant_version: int | None = None) -> None:
+        """Pick v1 or v2 from ``get_abi_version`` (absent means v1) and check the exports it needs.
+
+        When the module's ``get_abi_version`` is a bare ``i32.const`` (``constant_version``), its
+        result is read instead of calling it: such a body cannot trap, loop or change state, so
+        the call could only return that value -- unless a call could not run at all here, which
+        is left to the call to report (a fuel budget below its cost of 2, a timeout on code
+        compiled without interruption checks). Any other body is called, time-limited, in every
+        instance: it may depend on or change the instance's state, so its result is not shared."""
         if "get_abi_version" in self._exports:
-            try:
-                encoded = self._call_raw("get_abi_version")
-            except WasmEdgeError as exc:
-                raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
+            if constant_version is not None and self._can_skip_constant_call():
+                encoded = constant_version
+            else:
+                try:
+                    encoded = self._call_raw("get_abi_version")
+                except WasmEdgeError as exc:
+                    raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
             if encoded < 0 or encoded // 10000 not in SUPPORTED_ABI_MAJORS:
                 shown = format_abi_version(encoded) if encoded >= 0 else str(encoded)
                 raise PluginABIError(f"plugin {self.path} reports ABI version {shown}; this host supports v1.x and v2.x")
@@ -183,6 +238,15 @@ class Plugin:
                 self._memory = self._instance.memory()
             except ExportNotFoundError:
                 raise PluginABIError(f"plugin {self.path} speaks ABI v2 but exports no memory") from None
+
+    def _can_skip_constant_call(self) -> bool:
+        """Whether calling an ``i32.const; end`` body here is sure to return its value."""
+        fuel = self._instance.fuel
+        if fuel is not None and fuel < _CONSTANT_CALL_COST:
+            return False  # the call would fail with "cost limit exceeded"
+        if self.limits.timeout is not None and not self._instance.interruptible:
+            return False  # the call would be refused (see Function._invoke_with_deadline)
+        return True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
