@@ -517,5 +517,5 @@ def load_aot(
     wasm, slots = sandboxed(bytes(wasm), config, max_stack_bytes, source)
     path = (cache or default_cache()).get_or_compile(wasm, options)
     return Module.from_compiled(
-        path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options
+        path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options, wasm=wasm
     )

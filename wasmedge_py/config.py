@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._ffi import lib
 from ._handle import Handle
+from .executor import ExecutorPool
 
 # 64 KiB per page; 0 would leave WasmEdge's own default of 65536 pages (4 GiB).
 DEFAULT_MAX_MEMORY_PAGES = 65536
@@ -23,7 +24,16 @@ class Config(Handle):
         cost_measuring: bool = False,
         time_measuring: bool = False,
     ) -> None:
-        super().__init__(lib.WasmEdge_ConfigureCreate(), lib.WasmEdge_ConfigureDelete)
+        # Executors made from this configuration, reused by instance after instance (executor.py).
+        pools = self._pools = {with_statistics: None for with_statistics in (False, True)}
+
+        def delete(ptr) -> None:
+            for pool in pools.values():
+                if pool is not None:
+                    pool.close()
+            lib.WasmEdge_ConfigureDelete(ptr)
+
+        super().__init__(lib.WasmEdge_ConfigureCreate(), delete)
         ptr = self._ptr
         if max_memory_pages is not None:
             if not 1 <= max_memory_pages <= DEFAULT_MAX_MEMORY_PAGES:
@@ -39,6 +49,13 @@ class Config(Handle):
         self.instruction_counting = instruction_counting
         self.cost_measuring = cost_measuring
         self.time_measuring = time_measuring
+
+    def executor_pool(self, with_statistics: bool) -> ExecutorPool:
+        """The pool of executors (with a statistics context or without) made from this config."""
+        pool = self._pools[with_statistics]
+        if pool is None:
+            pool = self._pools[with_statistics] = ExecutorPool(self._ptr, with_statistics)
+        return pool
 
     @property
     def wants_statistics(self) -> bool:

@@ -64,7 +64,7 @@ class Function:
         return self._call_with_timeout(args, timeout)
 
     def _call_with_timeout(self, args: tuple, timeout: float) -> Any:
-        """The general path, for calls with a deadline (they cost a native thread anyway)."""
+        """The general path, for calls with a deadline (they arm the watchdog anyway)."""
         if len(args) != self._n_params:
             _wrong_count(self.name, self.signature, args)
         instance = self.instance
@@ -93,23 +93,13 @@ class Function:
         )
 
     def _invoke_with_deadline(self, timeout: float) -> Any:
+        """Run the call on this thread and have the engine stop it at the deadline (it checks in
+        loops and calls, so even a runaway loop stops promptly); see executor.py."""
         if not self.instance.interruptible:
             raise ArgumentError(f"{self.name}(): a timeout needs code compiled with interruptible=True")
-        """Run the call on WasmEdge's async executor and cancel it at the deadline; the engine
-        checks for cancellation in loops and calls, so even a runaway loop stops promptly."""
-        milliseconds = max(1, int(timeout * 1000))
-        pending = lib.WasmEdge_ExecutorAsyncInvoke(
-            self.instance._executor, self._native, self._params, len(self.signature.params)
+        return self.instance._runner.invoke_with_deadline(
+            self._native, self._params, self._n_params, self._results, self._n_results, timeout
         )
-        if pending == ffi.NULL:
-            raise MemoryError("WasmEdge could not start an asynchronous call")
-        try:
-            if not lib.WasmEdge_AsyncWaitFor(pending, milliseconds):
-                lib.WasmEdge_AsyncCancel(pending)
-                lib.WasmEdge_AsyncWait(pending)
-            return lib.WasmEdge_AsyncGet(pending, self._results, len(self.signature.results))
-        finally:
-            lib.WasmEdge_AsyncDelete(pending)
 
     def __repr__(self) -> str:
         return f"<Function {self.name}{self.signature}>"

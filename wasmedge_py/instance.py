@@ -1,4 +1,5 @@
-"""Instance: one isolated instantiation of a Module (its own store, executor and module instance)."""
+"""Instance: one isolated instantiation of a Module (its own store and module instance, and an
+executor from its config's pool for as long as it lives)."""
 
 from __future__ import annotations
 
@@ -77,18 +78,18 @@ class Instance(Handle):
         # Code compiled with cost measuring traps without a statistics context to count into.
         aot = module.aot
         compiled_counting = aot is not None and (aot.cost_measuring or aot.instruction_counting)
-        statistics = lib.WasmEdge_StatisticsCreate() if (config.wants_statistics or fuel or compiled_counting) else ffi.NULL
-        executor = lib.WasmEdge_ExecutorCreate(config._ptr, statistics)
+        # A pooled executor (see executor.py): made once, with its stop handle, reused afterwards.
+        pool = config.executor_pool(bool(config.wants_statistics or fuel or compiled_counting))
+        runner = pool.take()
+        executor, statistics = runner.executor, runner.statistics
         natives: list[Any] = []  # module instances to delete, most dependent first
 
         def delete(_ptr: Any) -> None:
             # Order matters: module instances refer to the store and executor that made them.
             for native in natives:
                 lib.WasmEdge_ModuleInstanceDelete(native)
-            lib.WasmEdge_ExecutorDelete(executor)
+            pool.give(runner)
             lib.WasmEdge_StoreDelete(store)
-            if statistics != ffi.NULL:
-                lib.WasmEdge_StatisticsDelete(statistics)
             release_module()
 
         # Host functions record what they raised here; only instances that link some need one.
@@ -109,7 +110,7 @@ class Instance(Handle):
             delete(None)
             raise
         if fuel is not None:
-            # ExecutorCreate resets the limit from the config, so it must be set afterwards.
+            # Instantiation itself is not charged to the budget (it counts constant expressions).
             lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
         self.fuel = fuel
         # Native code compiled without interruption checks ignores cancellation: no timeouts then.
@@ -119,6 +120,7 @@ class Instance(Handle):
         super().__init__(natives[0], delete)
         self.module = module
         self.lock = threading.RLock()
+        self._runner = runner
         self._executor = executor
         self._statistics = statistics
         self._functions: dict[str, Function] = {}

@@ -1,0 +1,193 @@
+"""Executors, and stopping a call at its deadline without a thread per call.
+
+WasmEdge 0.14 offers one way to stop a running call from outside: ``WasmEdge_AsyncCancel``, which
+sets the stop flag of the *executor* the ``WasmEdge_Async`` was made from (any call running on
+that executor stops at its next check, in the interpreter and in interruptible AOT code). Its
+``WasmEdge_ExecutorAsyncInvoke`` starts a native thread per call, though (40–50 µs, more than the
+rest of a plugin's lifecycle). So instead:
+
+- every executor gets one *stop handle* when it is made: an Async whose call fails its signature
+  check at once (one argument for a function of none), so it runs nothing; only its cancel is used;
+- timed calls run synchronously on the caller's thread, and one watchdog thread cancels through
+  the stop handle a call still running at its deadline;
+- a stop that lands just after the call returned would stop the *next* call, so it is consumed
+  with a call to a no-op function;
+- executors (with their statistics and stop handle) are pooled per ``Config`` and reused by later
+  instances, so making the handle's one thread is paid once per pooled executor, not per instance.
+  An executor keeps no state of the instances it ran beyond its statistics (cleared and re-limited
+  on reuse) and its stop flag (never left set).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from ._ffi import ffi, lib
+from .errors import ClosedError
+
+UNLIMITED_COST = 2**64 - 1  # what a new executor's statistics start with
+INTERRUPTED = 0x07  # WasmEdge_ErrCode_Interrupted
+IDLE_EXECUTORS = 64  # per pool; more are deleted when returned
+
+
+@ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
+def _nothing(_data: Any, _frame: Any, _params: Any, _returns: Any) -> Any:
+    return {"Code": 0}
+
+
+def _make_noop() -> Any:
+    functype = lib.WasmEdge_FunctionTypeCreate(ffi.NULL, 0, ffi.NULL, 0)
+    try:
+        noop = lib.WasmEdge_FunctionInstanceCreate(functype, _nothing, ffi.NULL, 0)
+    finally:
+        lib.WasmEdge_FunctionTypeDelete(functype)
+    if noop == ffi.NULL:
+        raise MemoryError("WasmEdge could not create a function instance")
+    return noop
+
+
+_NOOP = _make_noop()  # one per process, never freed: every stop handle refers to it
+_ONE_ARGUMENT = ffi.new("WasmEdge_Value[]", 1)
+_ONE_ARGUMENT[0].Type = lib.WasmEdge_ValTypeGenI32()
+
+
+class Runner:
+    """An executor, its statistics context (or NULL) and its stop handle."""
+
+    __slots__ = ("executor", "statistics", "stop_handle")
+
+    def __init__(self, config_ptr: Any, with_statistics: bool) -> None:
+        self.statistics = lib.WasmEdge_StatisticsCreate() if with_statistics else ffi.NULL
+        self.executor = lib.WasmEdge_ExecutorCreate(config_ptr, self.statistics)
+        if self.executor == ffi.NULL:
+            self._delete_statistics()
+            raise MemoryError("WasmEdge could not create an executor")
+        self.stop_handle = lib.WasmEdge_ExecutorAsyncInvoke(self.executor, _NOOP, _ONE_ARGUMENT, 1)
+        if self.stop_handle == ffi.NULL:
+            lib.WasmEdge_ExecutorDelete(self.executor)
+            self._delete_statistics()
+            raise MemoryError("WasmEdge could not start an asynchronous call")
+        lib.WasmEdge_AsyncWait(self.stop_handle)  # its thread is done before anything else runs here
+
+    def reset(self) -> None:
+        """As new for the next instance: counters at zero, no cost limit (the instance sets its own)."""
+        if self.statistics != ffi.NULL:
+            lib.WasmEdge_StatisticsClear(self.statistics)
+            lib.WasmEdge_StatisticsSetCostLimit(self.statistics, UNLIMITED_COST)
+
+    def invoke_with_deadline(self, function: Any, params: Any, n_params: int, results: Any, n_results: int, timeout: float) -> Any:
+        """``WasmEdge_ExecutorInvoke`` on this thread, stopped by the engine after ``timeout`` seconds."""
+        token = WATCHDOG.arm(self.stop_handle, timeout)
+        try:
+            result = lib.WasmEdge_ExecutorInvoke(self.executor, function, params, n_params, results, n_results)
+        finally:
+            fired = WATCHDOG.disarm(token)
+        if fired and result.Code != INTERRUPTED:
+            # The stop landed after the call had finished: consume it before it stops the next one.
+            lib.WasmEdge_ExecutorInvoke(self.executor, _NOOP, ffi.NULL, 0, ffi.NULL, 0)
+        return result
+
+    def delete(self) -> None:
+        lib.WasmEdge_AsyncDelete(self.stop_handle)
+        lib.WasmEdge_ExecutorDelete(self.executor)
+        self._delete_statistics()
+
+    def _delete_statistics(self) -> None:
+        if self.statistics != ffi.NULL:
+            lib.WasmEdge_StatisticsDelete(self.statistics)
+
+
+class ExecutorPool:
+    """Idle runners made from one configuration; thread-safe. After ``close()`` returned runners
+    are deleted instead of kept."""
+
+    def __init__(self, config_ptr: Any, with_statistics: bool) -> None:
+        self._config_ptr = config_ptr
+        self._with_statistics = with_statistics
+        self._idle: list[Runner] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self) -> Runner:
+        with self._lock:
+            if self._closed:
+                raise ClosedError("config is closed")
+            runner = self._idle.pop() if self._idle else None
+        if runner is None:
+            runner = Runner(self._config_ptr, self._with_statistics)
+        runner.reset()
+        return runner
+
+    def give(self, runner: Runner) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < IDLE_EXECUTORS:
+                self._idle.append(runner)
+                return
+        runner.delete()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for runner in idle:
+            runner.delete()
+
+
+class Watchdog:
+    """One daemon thread that cancels, through its stop handle, a call still running at its
+    deadline. Arming and disarming take a lock and touch a dict; the thread is woken only when a
+    new deadline is earlier than the one it sleeps towards."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._armed: dict[int, list] = {}  # token -> [deadline, stop handle, fired]
+        self._tokens = 0
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def arm(self, stop_handle: Any, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            self._tokens += 1
+            self._armed[self._tokens] = [deadline, stop_handle, False]
+            if deadline < self._wake_at:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="wasmedge-py-watchdog", daemon=True)
+                    self._thread.start()
+                self._wake_at = deadline
+                self._condition.notify()
+            return self._tokens
+
+    def disarm(self, token: int) -> bool:
+        """Whether the call was cancelled; after this returns the watchdog no longer touches it."""
+        with self._condition:
+            return self._armed.pop(token)[2]
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                wake_at = float("inf")
+                for entry in self._armed.values():
+                    if entry[0] <= now:
+                        lib.WasmEdge_AsyncCancel(entry[1])
+                        entry[0], entry[2] = float("inf"), True  # fired; stays until disarmed
+                    else:
+                        wake_at = min(wake_at, entry[0])
+                self._wake_at = wake_at
+                self._condition.wait(None if wake_at == float("inf") else wake_at - now)
+
+
+    def _forget_thread(self) -> None:
+        """In a forked child: the thread did not come along; the next arm starts a new one."""
+        self._condition = threading.Condition(threading.Lock())
+        self._armed.clear()
+        self._wake_at = float("inf")
+        self._thread = None
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG._forget_thread)
