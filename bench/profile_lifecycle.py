@@ -3,43 +3,55 @@
     .venv/bin/python bench/profile_lifecycle.py [--quick] [--cprofile] [--no-c] [--repo PATH]
 
 (It runs `make plugins` if cpp/plugin_abi.wasm, plugins/hello/hello.wasm or plugins/upper/upper.wasm
-is missing; AOT rows compile through the default AOT cache.) Times are µs per operation, the best
-of several runs, with the rows of a group taking turns within each run so that background load hits
-them alike. Sections:
+is missing, and builds build/bench/runaway.wasm from tests/hostile/runaway_loop.wat with wat2wasm;
+AOT rows compile through the default AOT cache, section 3b's AOT checks through a throwaway cache
+in a temporary directory.) Times are µs per operation, the best of several runs, with the rows of a
+group taking turns within each run so that background load hits them alike. Sections:
 
 1. totals -- one lifecycle from a cached, validated module: the plain binding (``Instance(module)``
    + init/process/cleanup + close, as bench/run.py's lifecycle row) without and with a timeout on
    each call, and what the server does per request (``load_plugin(path, limits, module=cached)`` +
    init/execute-or-call_bytes/cleanup + close) in the interpreter with a 1000 ms timeout on every
    call and with none, then with the server's defaults (AOT, 1000 ms).
-2. steps -- the interpreter lifecycle taken apart: the sub-steps of ``Instance(...)`` (import
-   checks, store/executor create, linking host imports, instantiate, which initializers run),
-   function lookups, calls with and without a timeout, close, and the plugin-level extras (export
-   checks, ``Plugin.__init__`` + negotiation). Native steps are timed straight through the cffi
-   ``lib``, so the Python share of a step is what it costs beyond them.
+2. steps -- the interpreter lifecycle taken apart: the sub-steps of ``Instance(...)`` as
+   wasmedge_py/instance.py does them (import checks, module retain, store create, an executor
+   taken from the config's pool and given back, linking host imports, instantiate, the Handle
+   base, which initializers run), what a pool miss costs instead (an executor and its stop handle
+   made and deleted: paid once per pooled executor, not per instance), function lookups, calls
+   with and without a timeout, close, and the plugin-level extras (export checks,
+   ``Plugin.__init__`` + negotiation). Native steps are timed straight through the cffi ``lib``
+   (with the executor from the pool, as Instance takes it), so the Python share of a step is what
+   it costs beyond them.
 3. timed calls -- (a) bench/timed_call.c against the C API (built here with gcc): ExecutorInvoke vs
    ExecutorAsyncInvoke+WaitFor+Get+Delete vs a bare thread per call vs a stop handle + one watchdog
-   thread, per call and per lifecycle, with soundness checks; (b) the same mechanism driven from
-   Python (a prototype, not the package's code): a watchdog thread, one stop handle per executor,
-   calls run synchronously on the calling thread, and pooled executors so that no thread at all is
-   started per call or per instance; with checks that it stops runaway interpreted and AOT calls
-   and that a stop landing after a call finished is drained.
+   thread, per call and per lifecycle, with soundness checks: why the package does not use
+   ExecutorAsyncInvoke (a thread per call); (b) the package's mechanism (wasmedge_py/executor.py:
+   pooled executors with a stop handle each, one watchdog thread) measured through the binding: an
+   untimed vs a timed call on a warm instance, in the interpreter and in AOT, with the watchdog's
+   arm + disarm alone; a lifecycle with 3 untimed vs 3 timed calls; and checks that a runaway loop
+   is stopped at a 50 ms timeout in the interpreter and in AOT, that a second call on the same
+   instance runs until its own deadline, and that the executor goes back to the pool and serves
+   the next instance normally.
 4. with --cprofile: the top of a cProfile of 2000 load_plugin cycles.
 
-``--repo PATH`` imports ``wasmedge_py`` from another copy of the package (e.g. the tree with this
-change's files taken from HEAD) to compare before/after with the same script.
+``--repo PATH`` imports ``wasmedge_py`` from another copy of the package (e.g. the tree with a
+change's files taken from HEAD) to compare before/after with the same script. Sections 2 and 3b
+reach into the package's internals, so that copy must have pooled executors
+(``Config.executor_pool``, wasmedge_py/executor.py) and its own built cffi extension (else it runs
+in ABI mode and its numbers are not comparable).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
 import io
 import pstats
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -54,6 +66,7 @@ PLUGINS = {
     "upper": REPO / "plugins" / "upper" / "upper.wasm",  # v2, _initialize, imports env.host_log
 }
 RUNAWAY_WAT = REPO / "tests" / "hostile" / "runaway_loop.wat"
+PROCESS_21 = 43  # cpp/plugin_abi.wasm: process(x) = 2x + 1
 
 
 def _parse_args() -> argparse.Namespace:
@@ -71,6 +84,10 @@ sys.path.insert(0, str(OPTIONS.repo.resolve()))
 import wasmedge_py as w  # noqa: E402
 from wasmedge_py import instance as instance_mod  # noqa: E402
 from wasmedge_py._ffi import ffi, lib  # noqa: E402
+from wasmedge_py.compiler import AotCache, CompileOptions, load_aot  # noqa: E402
+from wasmedge_py.executor import WATCHDOG, Runner  # noqa: E402
+from wasmedge_py.host import HostCallState, create_native  # noqa: E402
+from wasmedge_py.plugin import _module_facts  # noqa: E402
 
 SCALE = 0.25 if OPTIONS.quick else 1.0
 ROUNDS = 5 if OPTIONS.quick else 7
@@ -230,57 +247,50 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
     needs_env = any(item.module == "env" for item in module.imports)
     host_modules = [w.HostModule("env", [_noop_host_log()])] if needs_env else []
     rows: dict[str, Callable[[int], None]] = {}
-    instance = probe_instance = w.Instance(module, host_modules=host_modules)
+    instance = w.Instance(module, host_modules=host_modules)
+    with_statistics = instance._statistics != ffi.NULL  # which of the config's pools Instance takes from
 
-    # Instance(...) sub-steps.
+    # Instance(...) sub-steps, in its order.
     rows["import checks"] = repeat(lambda: instance_mod._check_imports_resolve(module, False, host_modules))
     rows["module retain + release"] = repeat(lambda: module._retain()())
+    rows["store create/delete (native)"] = repeat(lambda: lib.WasmEdge_StoreDelete(lib.WasmEdge_StoreCreate()))
 
-    def store_executor() -> None:
-        store = lib.WasmEdge_StoreCreate()
-        executor = lib.WasmEdge_ExecutorCreate(config._ptr, ffi.NULL)
-        lib.WasmEdge_ExecutorDelete(executor)
-        lib.WasmEdge_StoreDelete(store)
+    def pooled_executor() -> None:
+        pool = config.executor_pool(with_statistics)
+        pool.give(pool.take())
 
-    rows["store + executor create/delete (native)"] = repeat(store_executor)
+    rows["executor from the pool: Config.executor_pool + take + give"] = repeat(pooled_executor)
 
-    if host_modules:
-        from wasmedge_py.host import HostCallState, create_native
+    def native_work(link: bool, instantiate: bool) -> Callable[[], None]:
+        """Instance's native work (store, pooled executor, then host imports, instantiation) up
+        to a point, undone in close()'s order."""
 
-        def link() -> None:
+        def work() -> None:
             store = lib.WasmEdge_StoreCreate()
-            executor = lib.WasmEdge_ExecutorCreate(config._ptr, ffi.NULL)
-            native = create_native(host_modules[0], HostCallState(), [])
-            lib.WasmEdge_ExecutorRegisterImport(executor, store, native)
-            lib.WasmEdge_ModuleInstanceDelete(native)
-            lib.WasmEdge_ExecutorDelete(executor)
+            pool = config.executor_pool(with_statistics)
+            runner = pool.take()
+            natives = []
+            if link:
+                natives.append(create_native(host_modules[0], HostCallState(), []))
+                lib.WasmEdge_ExecutorRegisterImport(runner.executor, store, natives[0])
+            if instantiate:
+                out = ffi.new("WasmEdge_ModuleInstanceContext **")
+                assert lib.WasmEdge_ExecutorInstantiate(runner.executor, out, store, module._ptr).Code == 0
+                natives.insert(0, out[0])
+            for native in natives:
+                lib.WasmEdge_ModuleInstanceDelete(native)
+            pool.give(runner)
             lib.WasmEdge_StoreDelete(store)
 
-        rows["... + create env host module + register it"] = repeat(link)
+        return work
 
-    def instantiate() -> None:
-        store = lib.WasmEdge_StoreCreate()
-        executor = lib.WasmEdge_ExecutorCreate(config._ptr, ffi.NULL)
-        natives = []
-        if host_modules:
-            from wasmedge_py.host import HostCallState, create_native
-
-            natives.append(create_native(host_modules[0], HostCallState(), []))
-            lib.WasmEdge_ExecutorRegisterImport(executor, store, natives[0])
-        out = ffi.new("WasmEdge_ModuleInstanceContext **")
-        assert lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr).Code == 0
-        lib.WasmEdge_ModuleInstanceDelete(out[0])
-        for native in natives:
-            lib.WasmEdge_ModuleInstanceDelete(native)
-        lib.WasmEdge_ExecutorDelete(executor)
-        lib.WasmEdge_StoreDelete(store)
-
-    rows["... + instantiate + delete (all native work of Instance)"] = repeat(instantiate)
+    if host_modules:
+        rows["store + pooled executor + create env host module + register it"] = repeat(native_work(True, False))
+    rows["store + pooled executor + imports + instantiate + delete (Instance's native work)"] = repeat(
+        native_work(bool(host_modules), True)
+    )
     rows["Handle base: weakref.finalize + detach"] = repeat(lambda: weakref.finalize(module, int).detach())
-    if hasattr(module, "initializers"):  # the current tree: initializers are a per-module fact
-        rows["which initializers (Module.initializers, cached)"] = repeat(lambda: module.initializers)
-    else:
-        rows["which initializers (Instance._initializers)"] = repeat(lambda: probe_instance._initializers(True))
+    rows["which initializers (Module.initializers, cached)"] = repeat(lambda: module.initializers)
     rows["Instance(module, run_initializer=False) + close"] = repeat(
         lambda: w.Instance(module, host_modules=host_modules, run_initializer=False).close()
     )
@@ -289,6 +299,9 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
     )
     rows["Instance(module, init_timeout=1.0) + close"] = repeat(
         lambda: w.Instance(module, host_modules=host_modules, init_timeout=1.0).close()
+    )
+    rows["a pool miss instead (not per instance): executor + stop handle made, deleted"] = repeat(
+        lambda: Runner(config._ptr, with_statistics).delete()
     )
 
     # Function lookups, calls and close on a live instance.
@@ -312,12 +325,8 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
     results["Instance.close() alone"] = close_only(lambda: w.Instance(module, host_modules=host_modules), 2000)
 
     # Plugin level.
-    plugin_rows: dict[str, Callable[[int], None]] = {}
-    if hasattr(module, "memo"):
-        from wasmedge_py.plugin import _module_facts
-
-        plugin_rows["plugin export checks (Module.memo, cached)"] = repeat(lambda: module.memo("plugin", _module_facts))
-    plugin_rows |= {
+    plugin_rows: dict[str, Callable[[int], None]] = {
+        "plugin export checks (Module.memo, cached)": repeat(lambda: module.memo("plugin", _module_facts)),
         "Instance(module, host_modules=env-if-imported) + close": repeat(
             lambda: w.Instance(module, fuel=limits.fuel, wasi=limits.wasi, host_modules=host_modules).close()
         ),
@@ -343,20 +352,27 @@ def _noop_host_log():
 # -- 3. timed calls ------------------------------------------------------------------------------
 
 
+def runaway_wasm() -> Path:
+    """tests/hostile/runaway_loop.wat as a binary: process(i32) -> i32 never returns."""
+    path = BUILD / "runaway.wasm"
+    if not path.exists():
+        BUILD.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["wat2wasm", str(RUNAWAY_WAT), "-o", str(path)], check=True)
+    return path
+
+
 def timed_calls_in_c() -> None:
     BUILD.mkdir(parents=True, exist_ok=True)
-    binary, runaway = BUILD / "timed_call", BUILD / "runaway.wasm"
+    binary = BUILD / "timed_call"
     source = REPO / "bench" / "timed_call.c"
     if not binary.exists() or source.stat().st_mtime > binary.stat().st_mtime:
         subprocess.run(
             ["gcc", "-O2", "-Wall", f"-I{WASMEDGE_INCLUDE}", "-o", str(binary), str(source), "-lwasmedge", "-lpthread"],
             check=True,
         )
-    if not runaway.exists():
-        subprocess.run(["wat2wasm", str(RUNAWAY_WAT), "-o", str(runaway)], check=True)
     calls = max(1000, int(20_000 * SCALE))
     output = subprocess.run(
-        [str(binary), str(PLUGINS["plugin_abi"]), str(runaway), str(calls), str(ROUNDS)],
+        [str(binary), str(PLUGINS["plugin_abi"]), str(runaway_wasm()), str(calls), str(ROUNDS)],
         check=True,
         capture_output=True,
         text=True,
@@ -370,268 +386,80 @@ def timed_calls_in_c() -> None:
             print(f"  {label:<40}  {float(ns) / 1000:9.2f} µs")
 
 
-class Watchdog:
-    """A prototype of the cheaper timed call, driven from Python: one daemon thread that calls
-    ``WasmEdge_AsyncCancel(handle)`` on a call still running at its deadline. Arming and disarming
-    take a lock and touch a dict; the thread is only woken when a new deadline is earlier than the
-    one it sleeps towards."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._armed: dict[int, list] = {}
-        self._next = 0
-        self._wake_at = float("inf")
-        self._thread: threading.Thread | None = None
-
-    def arm(self, handle, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._next += 1
-            self._armed[self._next] = [deadline, handle, False]
-            if deadline < self._wake_at:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="wasmedge-watchdog", daemon=True)
-                    self._thread.start()
-                self._wake_at = deadline
-                self._cond.notify()
-            return self._next
-
-    def disarm(self, token: int) -> bool:
-        """Whether the watchdog cancelled the call (under the lock: never after this returns)."""
-        with self._cond:
-            return self._armed.pop(token)[2]
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                wake_at = float("inf")
-                for token, entry in list(self._armed.items()):
-                    if entry[0] <= now:
-                        lib.WasmEdge_AsyncCancel(entry[1])
-                        entry[2] = True
-                        entry[0] = float("inf")  # stays armed (fired) until the caller disarms
-                    else:
-                        wake_at = min(wake_at, entry[0])
-                self._wake_at = wake_at
-                self._cond.wait(None if wake_at == float("inf") else wake_at - now)
-
-
-@ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
-def _noop_callback(data, frame, params, returns):
-    return {"Code": 0}
-
-
-class PrototypeCall:
-    """One export of an instance, called through the C API with (i32...) -> (i32) buffers of its
-    own -- plainly, or under the watchdog. Independent of ``Function``'s internals, so the two
-    ways differ only by the timeout mechanism."""
-
-    INTERRUPTED = 0x07  # WasmEdge_ErrCode_Interrupted
-
-    def __init__(self, instance: w.Instance, name: str, noop, stop_handle) -> None:
-        self.instance, self.name, self.noop, self.stop_handle = instance, name, noop, stop_handle
-        encoded = name.encode()
-        self.native = lib.WasmEdge_ModuleInstanceFindFunction(instance._ptr, lib.WasmEdge_StringWrap(encoded, len(encoded)))
-        signature = instance.module.function_types[name]
-        self.n_params, self.n_results = len(signature.params), len(signature.results)
-        self.params = ffi.new("WasmEdge_Value[]", max(self.n_params, 1))
-        self.results = ffi.new("WasmEdge_Value[]", max(self.n_results, 1))
-        for i in range(self.n_params):
-            self.params[i].Type = lib.WasmEdge_ValTypeGenI32()
-
-    def _invoke(self):
-        return lib.WasmEdge_ExecutorInvoke(
-            self.instance._executor, self.native, self.params, self.n_params, self.results, self.n_results
-        )
-
-    def plain(self, *args: int) -> int:
-        with self.instance.lock:
-            for i, value in enumerate(args):
-                self.params[i].Value.Words[0] = value & 0xFFFFFFFF
-            result = self._invoke()
-            if result.Code:
-                self.instance._raise_call_error(result, self.name)
-            return self.results[0].Value.I32
-
-    def watched(self, timeout: float, *args: int, pool: RunnerPool | None = None) -> int:
-        """What Function._invoke_with_deadline would do instead of ExecutorAsyncInvoke: run the
-        call on this thread, on the instance's executor (with its own stop handle) or on a pooled
-        runner, while the watchdog holds the stop handle until the deadline."""
-        instance = self.instance
-        with instance.lock:
-            for i, value in enumerate(args):
-                self.params[i].Value.Words[0] = value & 0xFFFFFFFF
-            runner = pool.take() if pool is not None else (instance._executor, self.stop_handle)
-            executor, handle = runner
-            token = WATCHDOG.arm(handle, timeout)
-            try:
-                result = lib.WasmEdge_ExecutorInvoke(
-                    executor, self.native, self.params, self.n_params, self.results, self.n_results
-                )
-            finally:
-                fired = WATCHDOG.disarm(token)
-            if fired and result.Code != self.INTERRUPTED:
-                # The stop landed after the call finished: consume it, or the next call would stop.
-                lib.WasmEdge_ExecutorInvoke(executor, self.noop, ffi.NULL, 0, ffi.NULL, 0)
-            if pool is not None:
-                pool.give(runner)
-            if result.Code:
-                instance._raise_call_error(result, self.name, timeout)
-            return self.results[0].Value.I32
-
-
-WATCHDOG = Watchdog()
-
-
-class RunnerPool:
-    """Executors to run timed calls on, each with its stop handle made once: no thread per call or
-    per instance. Valid for instances without a statistics context: WasmEdge 0.14.1 reads the
-    executor's Configure at run time only for statistics (lib/executor/engine/engine.cpp), memory
-    limits are fixed in the memory instance at instantiation, and a module instance holds no
-    pointer to the executor that made it -- so invoking its functions through another executor
-    runs the same code on the same state. One runner serves one call at a time (a nested call, from
-    a host function, takes another), so a stop never reaches someone else's call."""
-
-    def __init__(self, noop, bogus) -> None:
-        self._free: list[tuple] = []
-        self._config = w.Config()  # no statistics: matches instances whose _statistics is NULL
-        self._noop, self._bogus = noop, bogus
-
-    def take(self):
-        try:
-            return self._free.pop()
-        except IndexError:
-            executor = lib.WasmEdge_ExecutorCreate(self._config._ptr, ffi.NULL)
-            handle = lib.WasmEdge_ExecutorAsyncInvoke(executor, self._noop, self._bogus, 1)
-            lib.WasmEdge_AsyncWait(handle)  # once per runner, ever
-            return executor, handle
-
-    def give(self, runner) -> None:
-        self._free.append(runner)
-
-
 def timed_calls_in_python() -> None:
-    """Section 3b: the stop-handle + watchdog mechanism driven from Python, against Function."""
-    functype = lib.WasmEdge_FunctionTypeCreate(ffi.NULL, 0, ffi.NULL, 0)
-    noop = lib.WasmEdge_FunctionInstanceCreate(functype, _noop_callback, ffi.NULL, 0)  # kept for the process
-    lib.WasmEdge_FunctionTypeDelete(functype)
-    bogus = ffi.new("WasmEdge_Value[]", 1)
-    bogus[0].Type = lib.WasmEdge_ValTypeGenI32()
-
-    def stop_handle(instance: w.Instance):
-        """One Async per executor; it runs nothing (a signature mismatch: one argument for a
-        function of none) and is kept only so that WasmEdge_AsyncCancel reaches this executor's
-        Executor::stop(). Its thread must be done before the executor is deleted."""
-        return lib.WasmEdge_ExecutorAsyncInvoke(instance._executor, noop, bogus, 1)
-
-    module = w.Module.from_file(PLUGINS["plugin_abi"])
-    instance = w.Instance(module)
-    handle = stop_handle(instance)
-    lib.WasmEdge_AsyncWait(handle)
-    instance.call("init")
-    process = instance.function("process")
-    proto = PrototypeCall(instance, "process", noop, handle)
-    assert proto.watched(1.0, 21) == 43 and proto.plain(21) == 43
-    rows = {
-        "Function: process(21)": repeat(lambda: process(21)),
-        "Function: process(21, timeout=1.0) (a thread per call)": repeat(lambda: process(21, timeout=1.0)),
-        "prototype: process(21), no timeout": repeat(lambda: proto.plain(21)),
-        "prototype: process(21) under the watchdog, timeout 1.0": repeat(lambda: proto.watched(1.0, 21)),
-    }
-    pool = RunnerPool(noop, bogus)
-    rows["prototype: process(21) on a pooled runner, timeout 1.0"] = repeat(lambda: proto.watched(1.0, 21, pool=pool))
-    found = best_us(rows, 3000)
-
-    def cycle_pooled() -> None:
-        with w.Instance(module) as fresh:
-            calls = [PrototypeCall(fresh, name, noop, None) for name in ("init", "process", "cleanup")]
-            calls[0].watched(1.0, pool=pool)
-            calls[1].watched(1.0, 21, pool=pool)
-            calls[2].watched(1.0, pool=pool)
-
-    def cycle_watched() -> None:
-        with w.Instance(module) as fresh:
-            h = stop_handle(fresh)
-            try:
-                calls = [PrototypeCall(fresh, name, noop, h) for name in ("init", "process", "cleanup")]
-                calls[0].watched(1.0)
-                calls[1].watched(1.0, 21)
-                calls[2].watched(1.0)
-            finally:
-                lib.WasmEdge_AsyncWait(h)  # long done by now: no wait in practice
-                lib.WasmEdge_AsyncDelete(h)
-
-    def cycle_plain() -> None:
-        with w.Instance(module) as fresh:
-            calls = [PrototypeCall(fresh, name, noop, None) for name in ("init", "process", "cleanup")]
-            calls[0].plain()
-            calls[1].plain(21)
-            calls[2].plain()
-
-    found.update(
-        best_us(
-            {
-                "lifecycle: Function, 3 calls, no timeout": repeat(binding_cycle(module, None)),
-                "lifecycle: Function, 3 calls, timeout=1.0": repeat(binding_cycle(module, 1.0)),
-                "lifecycle: prototype, 3 calls, no timeout": repeat(cycle_plain),
-                "lifecycle: prototype, stop handle per instance + 3 watched calls": repeat(cycle_watched),
-                "lifecycle: prototype, 3 watched calls on pooled runners": repeat(cycle_pooled),
-            },
-            1000,
+    """Section 3b: the package's timed calls (executor.py), measured and checked through the binding."""
+    path = PLUGINS["plugin_abi"]
+    # Loaded as the server loads it with its default 1000 ms timeout (AOT code then checks for stops).
+    with (
+        w.load_module(path, w.PluginLimits(aot=False)) as module,
+        w.load_module(path, w.PluginLimits(aot=True)) as compiled,
+        w.Instance(module) as warm,
+        w.Instance(compiled) as compiled_warm,
+    ):
+        rows: dict[str, Callable[[int], None]] = {}
+        for engine, instance in (("interpreter", warm), ("AOT", compiled_warm)):
+            instance.call("init")
+            process = instance.function("process")
+            assert process(21) == process(21, timeout=1.0) == PROCESS_21
+            rows[f"{engine}: process(21)"] = repeat(functools.partial(process, 21))
+            rows[f"{engine}: process(21, timeout=1.0)"] = repeat(functools.partial(process, 21, timeout=1.0))
+        stop_handle = warm._runner.stop_handle
+        rows["the watchdog alone (part of every timed call): arm + disarm"] = repeat(
+            lambda: WATCHDOG.disarm(WATCHDOG.arm(stop_handle, 1.0))
         )
-    )
-    show("3b. timed calls through the binding (µs)", found)
+        found = best_us(rows, 3000)
+        untimed = "lifecycle: Instance + 3 calls + close, no timeout"
+        timed = "lifecycle: Instance + 3 calls + close, timeout=1.0 on each call"
+        cycles = {untimed: repeat(binding_cycle(module, None)), timed: repeat(binding_cycle(module, 1.0))}
+        found |= best_us(cycles, 1000)
+    show("3b. timed calls through the binding (wasmedge_py/executor.py; µs)", found)
+    print(f"  a timeout adds {(found[timed] - found[untimed]) / 3:.2f} µs per call to a lifecycle")
 
-    # Soundness through the binding: a runaway call is stopped at its deadline, the instance stays
-    # usable, and a stop that lands after a call finished is drained rather than hitting the next.
-    runaway_path = BUILD / "runaway.wasm"
-    if not runaway_path.exists():
-        subprocess.run(["wat2wasm", str(RUNAWAY_WAT), "-o", str(runaway_path)], check=True)
-    with w.Module.from_file(runaway_path) as runaway, w.Instance(runaway) as spinning:
-        h = stop_handle(spinning)
-        lib.WasmEdge_AsyncWait(h)
-        started = time.monotonic()
-        try:
-            PrototypeCall(spinning, "process", noop, h).watched(0.05, 0)
-            outcome = "FAIL (returned)"
-        except w.Interrupted as exc:
-            outcome = f"ok ({exc}; after {1000 * (time.monotonic() - started):.0f} ms)"
-        print(f"  check the watchdog stops a runaway call: {outcome}")
-        started = time.monotonic()
-        try:
-            PrototypeCall(spinning, "process", noop, None).watched(0.05, 0, pool=pool)
-            outcome = "FAIL (returned)"
-        except w.Interrupted as exc:
-            outcome = f"ok ({exc}; after {1000 * (time.monotonic() - started):.0f} ms)"
-        print(f"  check the watchdog stops a runaway call on a pooled runner: {outcome}")
-        spinning.close()
-        lib.WasmEdge_AsyncDelete(h)
-    print(f"  check the pooled runner is clean afterwards: {'ok' if proto.watched(1.0, 21, pool=pool) == 43 else 'FAIL'}")
-    # Compiled code reads the same executor's token (through the thread's execution context).
-    runaway_so = BUILD / "runaway_interruptible.so"
-    if not runaway_so.exists():
-        w.compile_module(runaway_path.read_bytes(), runaway_so, interruptible=True)
-    with w.Module.from_compiled(runaway_so) as runaway, w.Instance(runaway) as spinning:
-        started = time.monotonic()
-        try:
-            PrototypeCall(spinning, "process", noop, None).watched(0.05, 0, pool=pool)
-            outcome = "FAIL (returned)"
-        except w.Interrupted as exc:
-            outcome = f"ok ({exc}; after {1000 * (time.monotonic() - started):.0f} ms)"
-        print(f"  check the watchdog stops a runaway AOT (interruptible) call on a pooled runner: {outcome}")
-    lib.WasmEdge_AsyncCancel(handle)  # as if the watchdog fired just after a call returned
+    # Soundness: a runaway loop is stopped at its deadline in both engines; the instance goes on;
+    # the executor it ran on goes back to the pool and serves the next instance normally.
+    runaway = runaway_wasm().read_bytes()
+    interpreter_config = w.Config()
+    with (
+        w.Module.from_bytes(runaway, interpreter_config, source="runaway") as spinning,
+        w.Module.from_file(path, interpreter_config) as after,
+    ):
+        _check_runaway("interpreter", spinning, after)
+    with tempfile.TemporaryDirectory() as directory:
+        cache, aot_config = AotCache(Path(directory) / "aot"), w.Config()
+        options = CompileOptions(interruptible=True)  # the default; code compiled without it ignores stops
+        with (
+            load_aot(runaway, aot_config, options=options, cache=cache, source="runaway") as spinning,
+            load_aot(path.read_bytes(), aot_config, options=options, cache=cache, source=path.name) as after,
+        ):
+            _check_runaway("AOT", spinning, after)
+
+
+def _check_runaway(engine: str, runaway: w.Module, after: w.Module) -> None:
+    """``runaway`` (tests/hostile/runaway_loop.wat) is stopped at a 50 ms deadline, twice on one
+    instance (so the first stop was not left over); then an instance of ``after``, made from the
+    same Config, gets the same pooled executor and its calls run normally."""
+    with w.Instance(runaway) as spinning:
+        process = spinning.function("process")
+        print(f"  check a runaway {engine} call is stopped at 50 ms: {_stopped_at_deadline(process, 0.05)}")
+        print(f"  check a second one there runs to its own deadline: {_stopped_at_deadline(process, 0.05)}")
+        runner = spinning._runner
+    with w.Instance(after) as fresh:
+        fresh.call("init")
+        reused = fresh._runner is runner
+        ok = reused and fresh.call("process", 21) == fresh.function("process")(21, timeout=1.0) == PROCESS_21
+        verdict = "ok" if ok else "FAIL" if reused else "FAIL (the executor was not reused)"
+        print(f"  check its executor, back in the pool, serves the next instance: {verdict}")
+
+
+def _stopped_at_deadline(function: w.Function, timeout: float) -> str:
+    started = time.monotonic()
     try:
-        proto.plain(21)
-        print("  check a late stop hits the next call: FAIL (it did not)")
-    except w.Interrupted:
-        print("  check a late stop hits the next call (so it must be drained): ok")
-    lib.WasmEdge_AsyncCancel(handle)
-    lib.WasmEdge_ExecutorInvoke(instance._executor, noop, ffi.NULL, 0, ffi.NULL, 0)
-    print(f"  check one drain call clears it: {'ok' if proto.plain(21) == 43 else 'FAIL'}")
-    lib.WasmEdge_AsyncDelete(handle)
-    instance.close()
-    module.close()
+        function(0, timeout=timeout)
+    except w.Interrupted as exc:
+        took_ms = 1000 * (time.monotonic() - started)
+        verdict = "ok" if 1000 * timeout - 1 <= took_ms < 1000 * timeout + 450 else "FAIL"
+        return f"{verdict} ({exc}; after {took_ms:.1f} ms)"
+    return "FAIL (it returned)"
 
 
 # -- 4. cProfile ---------------------------------------------------------------------------------
