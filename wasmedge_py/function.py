@@ -25,34 +25,18 @@ class Function:
         self.signature = signature
         self._native = native
         self._n_params, self._n_results = len(signature.params), len(signature.results)
-        self._params = ffi.new("WasmEdge_Value[]", max(self._n_params, 1))
-        self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
         plan = _plan(signature)
+        self._params = ffi.new("WasmEdge_Value[]", max(self._n_params, 1))
+        ffi.memmove(self._params, plan.typed_params, ffi.sizeof(plan.typed_params))  # the value types
+        self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
         self._encoders, self._decoders = plan.encoders, plan.decoders
-        for slot, native_type in zip(self._params, plan.native_types):
-            if native_type is not None:
-                slot.Type = native_type
         self._param_words = [self._params[i].Value.Words for i in range(self._n_params)]
         self._result_values = [self._results[i].Value for i in range(self._n_results)]
-        self._context = call_context(
-            instance._executor, native, self._params, self._n_params, self._results, self._n_results
-        )
-        fuel = instance.fuel is not None
-        self._call = plan.specialised(fuel)(
-            instance.lock.acquire,
-            instance.lock.release,
-            instance._owned,
-            functools.partial(lib.WasmEdge_StatisticsClear, instance._statistics) if fuel else None,
-            invoke,
-            self._context,
-            instance,
-            name,
-            signature,
-            self._param_words,
-            self._result_values,
-            self._encoders,
-            self._decoders,
-        )
+        self._plan = plan
+        # The specialised call is bound on the second call without a timeout: binding costs more
+        # than it saves for a function called once (each of a plugin's, in a fresh instance per
+        # request), and one always called with a timeout never needs it.
+        self._call: Callable[[tuple], Any] = self._first_call
 
     def __call__(self, *args: int | float, timeout: float | None = None) -> Any:
         """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
@@ -61,10 +45,37 @@ class Function:
         ``Interrupted``; the instance stays usable afterwards."""
         if timeout is None:
             return self._call(args)
-        return self._call_with_timeout(args, timeout)
+        return self._general_call(args, timeout)
 
-    def _call_with_timeout(self, args: tuple, timeout: float) -> Any:
-        """The general path, for calls with a deadline (they arm the watchdog anyway)."""
+    def _first_call(self, args: tuple) -> Any:
+        self._call = self._bind_call
+        return self._general_call(args, None)
+
+    def _bind_call(self, args: tuple) -> Any:
+        instance = self.instance
+        fuel = instance.fuel is not None
+        self._context = call_context(
+            instance._executor, self._native, self._params, self._n_params, self._results, self._n_results
+        )
+        self._call = self._plan.specialised(fuel)(
+            instance.lock.acquire,
+            instance.lock.release,
+            instance._owned,
+            functools.partial(lib.WasmEdge_StatisticsClear, instance._statistics) if fuel else None,
+            invoke,
+            self._context,
+            instance,
+            self.name,
+            self.signature,
+            self._param_words,
+            self._result_values,
+            self._encoders,
+            self._decoders,
+        )
+        return self._call(args)
+
+    def _general_call(self, args: tuple, timeout: float | None) -> Any:
+        """The general path: calls with a deadline (they arm the watchdog anyway) and first calls."""
         if len(args) != self._n_params:
             _wrong_count(self.name, self.signature, args)
         instance = self.instance
@@ -110,13 +121,18 @@ class _Plan:
     specialised call (compiled on first use, with and without the per-call fuel reset).
     Unsupported types (v128, references) are reported when called, not when looked up."""
 
-    __slots__ = ("signature", "encoders", "decoders", "native_types", "_specialised")
+    __slots__ = ("signature", "encoders", "decoders", "typed_params", "_specialised")
 
     def __init__(self, signature: FuncType) -> None:
         self.signature = signature
         self.encoders = tuple(_converter(encoder, t) for t in signature.params)
         self.decoders = tuple(_converter(decoder, t) for t in signature.results)
-        self.native_types = tuple(NATIVE_TYPES.get(t) for t in signature.params)
+        # A parameter array with the value types filled in, copied into each function's own.
+        self.typed_params = ffi.new("WasmEdge_Value[]", max(len(signature.params), 1))
+        for slot, valtype in zip(self.typed_params, signature.params):
+            native_type = NATIVE_TYPES.get(valtype)
+            if native_type is not None:
+                slot.Type = native_type
         self._specialised: dict[bool, Callable[..., Callable[[tuple], Any]]] = {}
 
     def specialised(self, fuel: bool) -> Callable[..., Callable[[tuple], Any]]:
@@ -161,7 +177,7 @@ def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Calla
 # raises the ArgumentError / ValueRangeError), integer results are read straight off the union,
 # and everything the call touches is a closure variable bound once per Function (not the Function
 # itself: no reference cycle, so a closed instance's functions are freed at once). Same checks in
-# the same order as _call_with_timeout: count, lock, closed, arguments left to right, fuel reset,
+# the same order as _general_call: count, lock, closed, arguments left to right, fuel reset,
 # invoke, error mapping, results.
 _TEMPLATE = """\
 def bind(acquire, release, owned, clear, invoke, context, instance, name, signature, words, values, encoders,
