@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import os
 import pstats
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,25 +41,15 @@ from wasmedge_py._ffi import ffi, lib  # noqa: E402
 from wasmedge_py.types import ValType  # noqa: E402
 from wasmedge_py.values import load, store  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved_best  # noqa: E402
+
 HELPER_DECL = "int64_t wpy_call_i32_i32(void *exec, void *func, int32_t x);"
-
-
-def best_ns_interleaved(bodies: dict, calls: int, rounds: int = 7) -> dict[str, float]:
-    """ns per call for each body, best of ``rounds``; the bodies take turns within each round so
-    background load on a shared machine hits them all alike."""
-    best = dict.fromkeys(bodies, float("inf"))
-    for _ in range(rounds):
-        for name, body in bodies.items():
-            gc.collect()
-            started = time.perf_counter_ns()
-            body(calls)
-            best[name] = min(best[name], (time.perf_counter_ns() - started) / calls)
-    return best
 
 
 def abi_mode_invoke(executor, native):
     """``WasmEdge_ExecutorInvoke`` through ``ffi.dlopen`` (ABI mode) on the same executor and function,
-    with its own value arrays; returns a body for best_ns_interleaved."""
+    with its own value arrays; returns a body for interleaved_best."""
     abi = _ffi.abi_ffi()
     abi_lib = abi.dlopen("libwasmedge.so.0")
     exec_abi = abi.cast("WasmEdge_ExecutorContext *", int(ffi.cast("uintptr_t", executor)))
@@ -246,7 +234,7 @@ def main() -> int:
 
             bodies["C helper (fastcall.c), cffi API mode"] = helper_api
 
-    rows.extend(best_ns_interleaved(bodies, calls).items())
+    rows.extend((name, seconds * 1e9) for name, seconds in interleaved_best(bodies, calls, rounds=7).items())
     abi_full = package_in_abi_mode(calls)
     if abi_full is not None:
         after_full = [name for name, _ in rows].index("full Function.__call__") + 1
@@ -254,7 +242,8 @@ def main() -> int:
 
     c_floor = BUILD / "c_floor"
     source = REPO / "bench" / "c_floor.c"
-    if not c_floor.exists() or source.stat().st_mtime > c_floor.stat().st_mtime:
+    header = REPO / "bench" / "bench_util.h"  # included by c_floor.c
+    if not c_floor.exists() or max(source.stat().st_mtime, header.stat().st_mtime) > c_floor.stat().st_mtime:
         subprocess.run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(c_floor), str(source), "-lwasmedge"], check=True)
     floor = subprocess.run([str(BUILD / "c_floor"), str(PLUGIN), str(calls), "10", "7"], capture_output=True, text=True)
     if floor.returncode == 0:

@@ -89,6 +89,9 @@ from wasmedge_py.executor import WATCHDOG, Runner  # noqa: E402
 from wasmedge_py.host import HostCallState, create_native  # noqa: E402
 from wasmedge_py.plugin import _module_facts  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved_best  # noqa: E402
+
 SCALE = 0.25 if OPTIONS.quick else 1.0
 ROUNDS = 5 if OPTIONS.quick else 7
 
@@ -99,15 +102,8 @@ ROUNDS = 5 if OPTIONS.quick else 7
 def best_us(bodies: dict[str, Callable[[int], None]], count: int, rounds: int = ROUNDS) -> dict[str, float]:
     """µs per operation for each body (``body(n)`` does n operations), best of ``rounds``; the
     bodies take turns within each round."""
-    count = max(1, int(count * SCALE))
-    best = dict.fromkeys(bodies, float("inf"))
-    for _ in range(rounds):
-        for name, body in bodies.items():
-            gc.collect()
-            started = time.perf_counter_ns()
-            body(count)
-            best[name] = min(best[name], (time.perf_counter_ns() - started) / count / 1000)
-    return best
+    found = interleaved_best(bodies, max(1, int(count * SCALE)), rounds)
+    return {name: seconds * 1e6 for name, seconds in found.items()}
 
 
 def close_only(make: Callable[[], w.Instance], count: int, rounds: int = ROUNDS) -> float:
@@ -365,7 +361,8 @@ def timed_calls_in_c() -> None:
     BUILD.mkdir(parents=True, exist_ok=True)
     binary = BUILD / "timed_call"
     source = REPO / "bench" / "timed_call.c"
-    if not binary.exists() or source.stat().st_mtime > binary.stat().st_mtime:
+    header = REPO / "bench" / "bench_util.h"  # included by timed_call.c
+    if not binary.exists() or max(source.stat().st_mtime, header.stat().st_mtime) > binary.stat().st_mtime:
         subprocess.run(
             ["gcc", "-O2", "-Wall", f"-I{WASMEDGE_INCLUDE}", "-o", str(binary), str(source), "-lwasmedge", "-lpthread"],
             check=True,

@@ -89,7 +89,7 @@ def build() -> dict[str, Path]:
         "fib_wasm": BUILD / "fib.wasm",
         "fib_native": BUILD / "fib_native",
     }
-    if _stale(out["c_floor"], BENCH / "c_floor.c"):
+    if _stale(out["c_floor"], BENCH / "c_floor.c", BENCH / "bench_util.h"):
         _run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(out["c_floor"]), str(BENCH / "c_floor.c"), "-lwasmedge"])
     if _stale(out["fib_wasm"], BENCH / "fib.c"):
         _run(["clang-16", "--target=wasm32-wasi", "-nostdlib", "-Wl,--no-entry", "-O2", "-o", str(out["fib_wasm"]), str(BENCH / "fib.c")])

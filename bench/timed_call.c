@@ -31,29 +31,8 @@
 #include <time.h>
 #include <wasmedge/wasmedge.h>
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static void check(WasmEdge_Result res, const char *what) {
-    if (!WasmEdge_ResultOK(res)) {
-        fprintf(stderr, "timed_call: %s failed: %s\n", what, WasmEdge_ResultGetMessage(res));
-        exit(1);
-    }
-}
-
-static const WasmEdge_FunctionInstanceContext *find(const WasmEdge_ModuleInstanceContext *inst, const char *name) {
-    WasmEdge_String s = WasmEdge_StringCreateByCString(name);
-    const WasmEdge_FunctionInstanceContext *f = WasmEdge_ModuleInstanceFindFunction(inst, s);
-    WasmEdge_StringDelete(s);
-    if (!f) {
-        fprintf(stderr, "timed_call: no export %s\n", name);
-        exit(1);
-    }
-    return f;
-}
+#define BENCH_NAME "timed_call"
+#include "bench_util.h"
 
 static WasmEdge_ASTModuleContext *load(WasmEdge_ConfigureContext *conf, const char *path) {
     WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
