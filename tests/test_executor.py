@@ -9,14 +9,7 @@ import pytest
 import wasmedge_py as w
 from wasmedge_py.compiler import AotCache, CompileOptions, load_aot
 
-SOURCE = """
-(module
-  (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0))
-  (func (export "count") (param i32) (result i32) (local i32)
-    (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
-    (local.get 1)))
-"""
+from test_compiler import SPIN as SOURCE  # spin() runs away, count(n) loops n times
 
 
 @pytest.fixture(params=["interpreter", "aot"])
