@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from typing import Any, Callable, TypeVar
 
 from wasmedge_py import Plugin, PluginCodeError, PluginLoadError, WasmEdgeError, load_plugin
@@ -82,15 +83,17 @@ class LifecycleError(Exception):
         self.cause = cause
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _Clock:
+    """When a job's timed part started, on the event loop's clock; written once by its thread."""
 
+    __slots__ = ("started",)
 
-def _consume(future: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of a run nobody waits for any more (no 'never retrieved' warning)."""
-    if not future.cancelled():
-        future.exception()
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.monotonic()  # the clock asyncio's loop.time() reads
 
 
 class Pool:
@@ -127,40 +130,65 @@ class Pool:
                 raise QueueFull(self.capacity)
             self._pending += 1
         loop = asyncio.get_running_loop()
-        started: asyncio.Future[None] = loop.create_future()
-
-        def start_clock() -> None:
-            try:
-                loop.call_soon_threadsafe(_resolve, started)
-            except RuntimeError:  # the loop is gone: nobody waits for this any more
-                pass
+        outcome: asyncio.Future[T] = loop.create_future()
+        # When the timed part started (loop.time()); written by the job's thread. The loop is not
+        # woken for it: the timer below checks it when it fires (one wake-up per run, not two).
+        clock = _Clock()
 
         def job() -> T:
             if not deferred_start:
-                start_clock()
+                clock.start()
             with self._lock:
                 self._running += 1
             try:
-                return fn(start_clock, *args) if deferred_start else fn(*args)
+                return fn(clock.start, *args) if deferred_start else fn(*args)
             finally:
                 with self._lock:
                     self._running -= 1
+
+        def check_deadline() -> None:
+            if outcome.done():
+                return
+            now = loop.time()
+            if clock.started is not None and now >= clock.started + timeout:
+                outcome.set_exception(PoolTimeout())
+                return
+            # Not started yet (queued, or in its untimed part): look again a timeout later.
+            wake_at = clock.started + timeout if clock.started is not None else now + timeout
+            timers[0] = loop.call_at(wake_at, check_deadline)
+
+        def settle(done: concurrent.futures.Future[T]) -> None:
+            for timer in timers:
+                timer.cancel()
+            if outcome.done():  # timed out or cancelled: nobody waits for this any more
+                if not done.cancelled():
+                    done.exception()
+                return
+            if done.cancelled():
+                outcome.cancel()
+            elif done.exception() is not None:
+                outcome.set_exception(done.exception())
+            else:
+                outcome.set_result(done.result())
+
+        def finished(done: concurrent.futures.Future[T]) -> None:
+            self._finished(done)
+            try:
+                loop.call_soon_threadsafe(settle, done)
+            except RuntimeError:  # the loop is gone: nobody waits for this any more
+                pass
 
         try:
             done = self._threads.submit(job)
         except RuntimeError:  # shut down
             self._finished(None)
             raise
-        done.add_done_callback(self._finished)
-        result = asyncio.wrap_future(done, loop=loop)
-        result.add_done_callback(_consume)
+        timers: list[asyncio.TimerHandle] = []
+        if timeout is not None:
+            timers.append(loop.call_later(timeout, check_deadline))
+        done.add_done_callback(finished)
         try:
-            await asyncio.wait({started, result}, return_when=asyncio.FIRST_COMPLETED)
-            if timeout is None:
-                return await result
-            return await asyncio.wait_for(asyncio.shield(result), timeout)
-        except TimeoutError:
-            raise PoolTimeout() from None
+            return await outcome
         except asyncio.CancelledError:
             done.cancel()  # frees the slot if it had not started; a running job finishes
             raise
