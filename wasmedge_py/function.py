@@ -19,6 +19,11 @@ class Function:
     open. Parameter and result arrays, their value types, the converters and a call specialised
     for the signature are set up once, so a call only converts values and invokes."""
 
+    __slots__ = (
+        "instance", "name", "signature", "_native", "_n_params", "_n_results", "_params", "_results",
+        "_encoders", "_decoders", "_plan", "_call", "_context",
+    )
+
     def __init__(self, instance: "Instance", name: str, native: Any, signature: FuncType) -> None:
         self.instance = instance
         self.name = name
@@ -30,8 +35,6 @@ class Function:
         ffi.memmove(self._params, plan.typed_params, ffi.sizeof(plan.typed_params))  # the value types
         self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
         self._encoders, self._decoders = plan.encoders, plan.decoders
-        self._param_words = [self._params[i].Value.Words for i in range(self._n_params)]
-        self._result_values = [self._results[i].Value for i in range(self._n_results)]
         self._plan = plan
         # The specialised call is bound on the second call without a timeout: binding costs more
         # than it saves for a function called once (each of a plugin's, in a fresh instance per
@@ -67,8 +70,8 @@ class Function:
             instance,
             self.name,
             self.signature,
-            self._param_words,
-            self._result_values,
+            [self._params[i].Value.Words for i in range(self._n_params)],
+            [self._results[i].Value for i in range(self._n_results)],
             self._encoders,
             self._decoders,
         )
@@ -82,14 +85,16 @@ class Function:
         with instance.lock:
             if instance._owned.closed:
                 _closed(self.name)
-            for position, (words, encode, value) in enumerate(zip(self._param_words, self._encoders, args)):
-                words[0] = encode(value, position)  # the high word stays 0
+            params = self._params
+            for position, (encode, value) in enumerate(zip(self._encoders, args)):
+                params[position].Value.Words[0] = encode(value, position)  # the high word stays 0
             result = self._invoke(timeout)
             if result.Code:
                 instance._raise_call_error(result, self.name, timeout)
             if self._n_results == 1:
-                return self._decoders[0](self._result_values[0])
-            values = tuple(decode(value) for decode, value in zip(self._decoders, self._result_values))
+                return self._decoders[0](self._results[0].Value)
+            results = self._results
+            values = tuple(decode(results[i].Value) for i, decode in enumerate(self._decoders))
         return values or None
 
     def _invoke(self, timeout: float | None = None) -> Any:
