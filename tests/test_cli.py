@@ -36,6 +36,20 @@ def test_run_compiles_ahead_of_time_unless_told_to_interpret(wat, tmp_path):
     assert run() == ("9\n", 1)  # a cache hit
 
 
+def test_run_falls_back_to_the_interpreter_and_says_why(wat, tmp_path):
+    # A cache directory others may write to is refused (its files would be loaded as native
+    # code): the module runs in the interpreter, and stderr says why.
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o777)
+    env = {**__import__("os").environ, "WASMEDGE_PY_CACHE_DIR": str(shared)}
+    done = subprocess.run([*CLI, "run", str(wat("unit_pure")), "neg_i64", "-9"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout) == (0, "9\n")
+    assert "running in the interpreter" in done.stderr and "must be owned by the current user" in done.stderr
+    assert not list(shared.iterdir())
+
+
 def test_inspect_lists_exports_with_signatures(built_plugins):
     done = cli("inspect", built_plugins / "cpp" / "plugin_abi.wasm")
     assert done.returncode == 0

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import _ffi, version
 from .config import Config
-from .errors import ArgumentError, CompileError, WasmEdgeError
+from .errors import ArgumentError, WasmEdgeError
 from .instance import Instance
 from .module import Module
 from .plugin import load_plugin
@@ -27,17 +27,14 @@ def load(path: str, config: Config, *, interpreter: bool = False) -> Module:
     trap instead of a crash of this process."""
     if interpreter or not os.path.isfile(path):  # from_file reports a missing file
         return Module.from_file(path, config)
-    from .compiler import CompileOptions, load_aot
+    from .compiler import CompileOptions, load_aot_or_interpreted
     from .limits import DEFAULT_MAX_STACK_BYTES
 
-    with open(path, "rb") as file:
-        wasm = file.read()
     options = CompileOptions(interruptible=False, cost_measuring=config.cost_measuring)
-    try:
-        return load_aot(wasm, config, options=options, max_stack_bytes=DEFAULT_MAX_STACK_BYTES, source=path)
-    except CompileError as exc:
-        print(f"wasmedge-py: note: running {path} in the interpreter: {exc}", file=sys.stderr)
-        return Module.from_file(path, config)
+    module = load_aot_or_interpreted(path, config, options, max_stack_bytes=DEFAULT_MAX_STACK_BYTES)
+    if module.engine_note:
+        print(f"wasmedge-py: note: {path}: {module.engine_note}", file=sys.stderr)
+    return module
 
 
 def run(path: str, function_name: str, arguments: Sequence[str], config: Config, *, interpreter: bool = False) -> list[str]:

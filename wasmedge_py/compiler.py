@@ -519,3 +519,20 @@ def load_aot(
     return Module.from_compiled(
         path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options, wasm=wasm
     )
+
+
+def load_aot_or_interpreted(
+    path: str, config: Config, options: CompileOptions, *, max_stack_bytes: int | None
+) -> Module:
+    """The file at ``path`` compiled through the default cache (see :func:`load_aot`); if the
+    compiler fails on it, exceeds its limits, or the cache directory is unusable, the module is
+    loaded for the interpreter instead, with ``Module.engine_note`` saying why. Malformed or
+    invalid modules raise as they would in the interpreter."""
+    with open(path, "rb") as file:
+        wasm = file.read()
+    try:
+        return load_aot(wasm, config, options=options, max_stack_bytes=max_stack_bytes, source=path)
+    except (CompileError, OSError) as exc:
+        module = Module.from_file(path, config, max_stack_bytes=max_stack_bytes, sandbox=True)
+        module.engine_note = f"AOT compile failed, running in the interpreter: {exc}"
+        return module

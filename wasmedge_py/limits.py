@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
-from .errors import CompileError, PluginLoadError
+from .errors import PluginLoadError
 from .module import Module
 from .wasi import Wasi
 
@@ -64,25 +64,16 @@ class PluginLimits:
         exceeds the compile limits) runs in the interpreter instead: ``Module.engine_note`` and the
         log say why."""
         path = os.fspath(path)
-        if not self.aot:
-            return self._interpreted(path)
-        from .compiler import CompileOptions, load_aot  # the compiler is only needed by AOT users
-
         config = self.config()
-        options = CompileOptions(interruptible=self.timeout_ms is not None, cost_measuring=config.cost_measuring)
-        with open(path, "rb") as file:
-            wasm = file.read()
-        try:
-            return load_aot(wasm, config, options=options, max_stack_bytes=self.max_stack_bytes, source=path)
-        except (CompileError, OSError) as exc:  # OSError: the cache directory is unusable
-            note = f"AOT compile failed, running in the interpreter: {exc}"
-            log.warning("%s: %s", path, note)
-            module = self._interpreted(path)
-            module.engine_note = note
-            return module
+        if not self.aot:
+            return Module.from_file(path, config, max_stack_bytes=self.max_stack_bytes, sandbox=True)
+        from .compiler import CompileOptions, load_aot_or_interpreted  # only AOT users need the compiler
 
-    def _interpreted(self, path: str) -> Module:
-        return Module.from_file(path, self.config(), max_stack_bytes=self.max_stack_bytes, sandbox=True)
+        options = CompileOptions(interruptible=self.timeout_ms is not None, cost_measuring=config.cost_measuring)
+        module = load_aot_or_interpreted(path, config, options, max_stack_bytes=self.max_stack_bytes)
+        if module.engine_note:
+            log.warning("%s: %s", path, module.engine_note)
+        return module
 
     def to_dict(self) -> dict[str, Any]:
         return {
