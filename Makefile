@@ -129,7 +129,8 @@ rss: setup
 	$(VENV)/bin/python bench/rss_cycles.py
 
 # One table, every row measured in the same run: warm call, isolated lifecycle, compute (AOT,
-# interpreter, wasmtime-py, native C) and load (cold AOT compile vs cache hit). Needs the `bench`
+# interpreter, wasmtime-py, native C), load (cold AOT compile vs cache hit) and HTTP (/run vs a bare
+# aiohttp handler, gunicorn -w 2, 2 busy requests on 2 threads vs 1). Needs the `bench`
 # extra (wasmtime), installed here when missing. `make bench-profile`: where a warm call's time goes.
 .PHONY: bench bench-profile
 bench: setup
