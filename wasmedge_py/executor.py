@@ -20,17 +20,22 @@ rest of a plugin's lifecycle). So instead:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from typing import Any
 
+from ._checks import MAX_TIMEOUT_S
 from ._ffi import ffi, lib
 from .errors import ClosedError
+
+log = logging.getLogger(__name__)
 
 UNLIMITED_COST = 2**64 - 1  # what a new executor's statistics start with
 INTERRUPTED = 0x07  # WasmEdge_ErrCode_Interrupted
 IDLE_EXECUTORS = 64  # per pool; more are deleted when returned
+_LONGEST_WAIT = 3600.0  # the watchdog wakes at least hourly, whatever the deadlines (no OS clock overflow)
 
 
 @ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
@@ -149,12 +154,16 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def arm(self, stop_handle: Any, timeout: float) -> int:
+        """``timeout`` is checked by the public API (_checks.timeout_seconds); a value that got
+        past it anyway (nan, inf, a century) is clamped here, so no deadline can upset the wait."""
+        if not 0 <= timeout <= MAX_TIMEOUT_S:
+            timeout = 0.0 if timeout < 0 else MAX_TIMEOUT_S
         deadline = time.monotonic() + timeout
         with self._condition:
             self._tokens += 1
             self._armed[self._tokens] = [deadline, stop_handle, False]
             if deadline < self._wake_at:
-                if self._thread is None:
+                if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._run, name="wasmedge-py-watchdog", daemon=True)
                     self._thread.start()
                 self._wake_at = deadline
@@ -167,19 +176,31 @@ class Watchdog:
             return self._armed.pop(token)[2]
 
     def _run(self) -> None:
+        """Nothing may end this loop: if it died, no call in the process could be stopped any more
+        (an arm would start a new thread, but a call already running would never be cancelled)."""
         with self._condition:
             while True:
-                now = time.monotonic()
-                wake_at = float("inf")
-                for entry in self._armed.values():
-                    if entry[0] <= now:
-                        lib.WasmEdge_AsyncCancel(entry[1])
-                        entry[0], entry[2] = float("inf"), True  # fired; stays until disarmed
-                    else:
-                        wake_at = min(wake_at, entry[0])
-                self._wake_at = wake_at
-                self._condition.wait(None if wake_at == float("inf") else wake_at - now)
+                try:
+                    self._fire_due()
+                except Exception:  # noqa: BLE001 - logged; the watchdog keeps serving
+                    log.exception("watchdog: unexpected error (still running)")
+                    self._wake_at = time.monotonic() + 0.01  # look again soon, not never
 
+                now = time.monotonic()
+                wait = None if self._wake_at == float("inf") else min(max(self._wake_at - now, 0.0), _LONGEST_WAIT)
+                self._condition.wait(wait)
+
+    def _fire_due(self) -> None:
+        """Cancel every call past its deadline; note when the next one is due."""
+        now = time.monotonic()
+        wake_at = float("inf")
+        for entry in self._armed.values():
+            if entry[0] <= now:
+                entry[0], entry[2] = float("inf"), True  # fired (even if the cancel raises); stays until disarmed
+                lib.WasmEdge_AsyncCancel(entry[1])
+            else:
+                wake_at = min(wake_at, entry[0])
+        self._wake_at = wake_at
 
     def _forget_thread(self) -> None:
         """In a forked child: the thread did not come along; the next arm starts a new one."""

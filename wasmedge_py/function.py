@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._checks import timeout_seconds
 from ._ffi import call_context, ffi, invoke, lib
 from .errors import ArgumentError, ClosedError
 from .types import FuncType, ValType
@@ -48,7 +49,7 @@ class Function:
         ``Interrupted``; the instance stays usable afterwards."""
         if timeout is None:
             return self._call(args)
-        return self._general_call(args, timeout)
+        return self._general_call(args, timeout_seconds(timeout))
 
     def _first_call(self, args: tuple) -> Any:
         self._call = self._bind_call

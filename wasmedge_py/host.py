@@ -13,11 +13,12 @@ caller gets ``HostFunctionError`` carrying the exception's message (the original
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ._ffi import ffi, lib
-from .errors import TrapError
+from .errors import ClosedError, TrapError
 from .memory import read_memory, write_memory
 from .types import FuncType, ValType
 from .values import NATIVE_TYPES, load, store
@@ -63,32 +64,51 @@ class HostModule:
 
 
 class Caller:
-    """What a host function sees of the calling instance: its memory. Valid during the call only.
+    """What a host function sees of the calling instance: its memory. Valid during the call only:
+    afterwards (kept in a variable, used from another thread later) every use raises
+    ``ClosedError`` instead of touching memory that may be freed.
 
-    No lock is taken here: the instance is busy in the call that reached us (possibly on the
-    engine's own thread while the calling thread holds the instance lock)."""
+    No instance lock is taken here: the instance is busy in the call that reached us. The
+    caller's own lock makes expiry wait for a read or write in progress on another thread."""
+
+    __slots__ = ("_memory", "_lock")
 
     def __init__(self, frame: Any) -> None:
         self._memory = lib.WasmEdge_CallingFrameGetMemoryInstance(frame, 0)
+        self._lock = threading.Lock()
 
-    def _memory_or_trap(self) -> Any:
-        if self._memory == ffi.NULL:
+    def _expire(self) -> None:
+        with self._lock:
+            self._memory = None
+
+    def _live_memory(self) -> Any:
+        memory = self._memory
+        if memory is None:
+            raise ClosedError("this Caller is only valid during the host function call it was passed to")
+        if memory == ffi.NULL:
             raise TrapError("the calling module has no memory")
-        return self._memory
+        return memory
 
     def read(self, offset: int, length: int) -> bytes:
-        return read_memory(self._memory_or_trap(), offset, length)
+        with self._lock:
+            return read_memory(self._live_memory(), offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
-        write_memory(self._memory_or_trap(), offset, data)
+        with self._lock:
+            write_memory(self._live_memory(), offset, data)
 
 
 class HostCallState:
-    """Per instance: the exception a host function raised during the current call, if any."""
+    """Per instance: the exception a host function raised during the current call, how many of
+    its host functions are on the stack (``depth``), and whether one of them closed it."""
+
+    __slots__ = ("pending", "function", "depth", "close_requested")
 
     def __init__(self) -> None:
         self.pending: BaseException | None = None
         self.function: str = ""
+        self.depth = 0
+        self.close_requested = False
 
     def take(self) -> tuple[BaseException, str] | None:
         if self.pending is None:
@@ -100,9 +120,13 @@ class HostCallState:
 @ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
 def _trampoline(data: Any, frame: Any, params: Any, returns: Any) -> Any:
     state, function = ffi.from_handle(data)
+    caller = Caller(frame)
+    state.depth += 1
     try:
         args = [load(params[i], t) for i, t in enumerate(function.signature.params)]
-        result = function.callable(Caller(frame), *args)
+        result = function.callable(caller, *args)
+        if state.close_requested:  # the instance was closed under us: stop the call here
+            raise ClosedError("instance closed by a host function")
         results = function.signature.results
         values = () if not results else (result,) if len(results) == 1 else tuple(result)
         if len(values) != len(results):
@@ -113,6 +137,9 @@ def _trampoline(data: Any, frame: Any, params: Any, returns: Any) -> Any:
     except BaseException as exc:  # noqa: BLE001 - nothing may unwind into the engine
         state.pending, state.function = exc, function.name
         return _HOST_FAILED
+    finally:
+        state.depth -= 1
+        caller._expire()
 
 
 # Made once per signature and kept for the life of the process: the engine copies the type into

@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from . import _checks
 from .config import Config
 from .errors import PluginLoadError
 from .module import Module
@@ -47,6 +48,16 @@ class PluginLimits:
     wasi: Wasi | None = None
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     aot: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse bad limits when they are made, not when the first plugin runs under them."""
+        _checks.timeout_ms(self.timeout_ms)
+        _checks.integer(self.max_memory_pages, "max_memory_pages", 1, _checks.MAX_MEMORY_PAGES)
+        _checks.stack_bytes(self.max_stack_bytes)
+        _checks.fuel(self.fuel)
+        _checks.instance_of(self.wasi, Wasi, "wasi", optional=True)
+        _checks.integer(self.max_output_bytes, "max_output_bytes", 1, _checks.MAX_OUTPUT_BYTES)
+        _checks.boolean(self.aot, "aot")
 
     @property
     def timeout(self) -> float | None:
@@ -102,15 +113,9 @@ class PluginLimits:
             raise ManifestError(f"invalid {path}: {exc}") from None
 
 
-def _positive_int(settings: dict[str, Any], key: str, *, allow_zero_as_none: bool = False) -> int | None:
-    value = settings[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
-    if value == 0 and allow_zero_as_none:
-        return None
-    if value == 0:
-        raise ValueError(f"{key} must be positive")
-    return value
+# What plugin.toml may set, and how: the settings that are limits take 0 for "no limit" (TOML
+# cannot spell None), then the same checks as the Python API apply.
+_UNLIMITED_BY_ZERO = {"timeout_ms": _checks.timeout_ms, "max_stack_bytes": _checks.stack_bytes, "fuel": _checks.fuel}
 
 
 def _parse(settings: dict[str, Any]) -> dict[str, Any]:
@@ -119,20 +124,16 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
     changes: dict[str, Any] = {}
-    for key in ("timeout_ms", "max_stack_bytes", "fuel"):
+    for key, check in _UNLIMITED_BY_ZERO.items():
         if key in settings:
-            changes[key] = _positive_int(settings, key, allow_zero_as_none=True)  # 0 = no limit
+            value = settings[key]
+            changes[key] = None if value == 0 and type(value) is int else check(value, key, no_limit="0")
     if "max_memory_pages" in settings:
-        pages = _positive_int(settings, "max_memory_pages")
-        if pages > 65536:
-            raise ValueError("max_memory_pages must be at most 65536")
-        changes["max_memory_pages"] = pages
+        changes["max_memory_pages"] = _checks.integer(settings["max_memory_pages"], "max_memory_pages", 1, _checks.MAX_MEMORY_PAGES)
     if "max_output_bytes" in settings:
-        changes["max_output_bytes"] = _positive_int(settings, "max_output_bytes")
+        changes["max_output_bytes"] = _checks.integer(settings["max_output_bytes"], "max_output_bytes", 1, _checks.MAX_OUTPUT_BYTES)
     if "aot" in settings:
-        if not isinstance(settings["aot"], bool):
-            raise ValueError(f"aot must be true or false, got {settings['aot']!r}")
-        changes["aot"] = settings["aot"]
+        changes["aot"] = _checks.boolean(settings["aot"], "aot")
     if "wasi" in settings:
         changes["wasi"] = _parse_wasi(settings["wasi"])
     return changes

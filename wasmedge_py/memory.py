@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._checks import byte_string
 from ._ffi import ffi, lib
 from .errors import ArgumentError, ClosedError, TrapError, ValueRangeError, check
 
@@ -29,7 +30,8 @@ class Memory:
 
     @property
     def pages(self) -> int:
-        return lib.WasmEdge_MemoryInstanceGetPageSize(self._live())
+        with self.instance.lock:
+            return lib.WasmEdge_MemoryInstanceGetPageSize(self._live())
 
     @property
     def size(self) -> int:
@@ -53,7 +55,7 @@ def _check_span(native: Any, offset: object, length: object, verb: str) -> None:
         if value < 0:
             raise ValueRangeError(f"memory {name} must not be negative, got {value}")
     size = lib.WasmEdge_MemoryInstanceGetPageSize(native) * PAGE_SIZE
-    if offset + length > size:
+    if offset + length > size or offset > 0xFFFFFFFF:  # (a 4 GiB memory: offsets are uint32_t)
         raise TrapError(
             f"cannot {verb} {length} bytes at {offset}: out of bounds memory access (memory is {size} bytes)",
             engine_message="out of bounds memory access",
@@ -68,6 +70,6 @@ def read_memory(native: Any, offset: int, length: int) -> bytes:
 
 
 def write_memory(native: Any, offset: int, data: bytes) -> None:
-    data = bytes(data)
+    data = byte_string(data, "data")
     _check_span(native, offset, len(data), "write")
     check(lib.WasmEdge_MemoryInstanceSetData(native, data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)
