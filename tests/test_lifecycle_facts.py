@@ -159,7 +159,7 @@ def test_host_log_is_linked_per_instance_and_logs_under_the_plugins_name(built_p
             with load_plugin(path, INTERPRETED, module=module) as plugin:
                 assert plugin.name == "upper" and plugin.logger.name == "wasmedge_py.plugin.upper"
                 assert plugin.call_bytes(text) == text.upper()
-    assert [r.getMessage() for r in caplog.records if r.name == "wasmedge_py.plugin.upper"] == ["upper: 2 bytes", "upper: 3 bytes"]
+    assert [r.getMessage() for r in caplog.records if r.name == "wasmedge_py.plugin.upper"] == ["plugin upper: upper: 2 bytes", "plugin upper: upper: 3 bytes"]
 
 
 def test_the_stack_guard_reset_is_looked_up_only_when_a_call_fails(wat):

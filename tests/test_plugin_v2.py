@@ -73,7 +73,7 @@ def test_input_larger_than_memory_cap_fails_cleanly(wat):
 def test_host_log_lands_in_logging(reverse, caplog):
     with caplog.at_level(logging.INFO, logger="wasmedge_py.plugin.v2_reverse"):
         reverse.call_bytes(b"abc")
-    assert [r.getMessage() for r in caplog.records] == ["reversing"]
+    assert [r.getMessage() for r in caplog.records] == ["plugin v2_reverse: reversing"]
 
 
 def test_v1_and_v2_side_by_side(reverse, built_plugins):

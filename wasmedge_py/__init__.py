@@ -55,7 +55,7 @@ def set_engine_log_level(level: str) -> None:
     try:
         _LOG_LEVELS[level]()
     except KeyError:
-        raise ValueError(f"log level must be one of {sorted(_LOG_LEVELS)}, got {level!r}") from None
+        raise ValueRangeError(f"log level must be one of {sorted(_LOG_LEVELS)}, got {level!r}") from None
 
 
 set_engine_log_level("off")

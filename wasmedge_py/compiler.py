@@ -36,6 +36,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import signal
@@ -46,12 +47,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _checks
 from ._binary import memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
 from . import errors
-from .errors import CompileError, CompileLimitExceeded, check
+from .errors import CompileError, CompileLimitExceeded, ValueRangeError, check
 from .module import Module, sandboxed
+
+log = logging.getLogger(__name__)
 
 CACHE_ENV = "WASMEDGE_PY_CACHE_DIR"
 CACHE_FORMAT = "wasmedge-py-aot-1"  # bump when the key or sidecar layout changes
@@ -81,8 +85,10 @@ class CompileOptions:
     generic_binary: bool = False
 
     def __post_init__(self) -> None:
+        for flag in ("interruptible", "cost_measuring", "instruction_counting", "generic_binary"):
+            _checks.boolean(getattr(self, flag), flag)
         if self.optimization not in OPTIMIZATION_LEVELS:
-            raise ValueError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}")
+            raise ValueRangeError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}")
 
     def key_text(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -111,6 +117,10 @@ class CompileLimits:
 
     timeout: float = 120.0
     max_memory_bytes: int = 4 << 30
+
+    def __post_init__(self) -> None:
+        _checks.timeout_seconds(self.timeout)
+        _checks.integer(self.max_memory_bytes, "max_memory_bytes", 16 << 20, 2**48)
 
 
 _VERSION = ffi.string(lib.WasmEdge_VersionGet()).decode()
@@ -317,6 +327,28 @@ class AotCache:
             self.compiles += 1
         return path
 
+    def rebuild(self, wasm: bytes, options: CompileOptions | None = None) -> Path:
+        """Replace an entry that matched its sidecar but would not load as native code (damaged,
+        or written by something that is not this cache), unless another thread or process has
+        replaced it meanwhile."""
+        options = options or CompileOptions()
+        path = self.path_for(self.key(wasm, options))
+        name = str(path)
+        with self._file_lock(path):
+            try:
+                info = os.stat(name)
+                unchanged = self._verified.get(name) == _stamp(info)
+            except FileNotFoundError:
+                unchanged = True
+            if not unchanged and self._is_valid(path):
+                return path  # someone else rebuilt it
+            self._verified.pop(name, None)
+            for damaged in (name, str(path.with_suffix(".json"))):
+                _unlink_quietly(damaged)
+            self._compile_into(bytes(wasm), options, path)
+            self.compiles += 1
+        return path
+
     def clear(self) -> int:
         """Delete every entry (and stray temporary file); returns how many files were removed."""
         removed = 0
@@ -358,8 +390,7 @@ class AotCache:
             info = os.stat(name)
         except FileNotFoundError:
             return False
-        # ctime: any write changes it, and unlike mtime it cannot be set back.
-        stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        stamp = _stamp(info)
         if self._verified.get(name) == stamp:
             return True
         try:
@@ -451,6 +482,11 @@ class _FileLock:
             os.close(self.fd)
 
 
+def _stamp(info: os.stat_result) -> tuple[int, ...]:
+    """A file version: ctime changes with any write and, unlike mtime, cannot be set back."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -508,31 +544,51 @@ def load_aot(
     config = config or Config()
     options = options or CompileOptions(cost_measuring=config.cost_measuring, instruction_counting=config.instruction_counting)
     if options.cost_measuring != config.cost_measuring:
-        raise ValueError(
+        raise ValueRangeError(
             f"compile option cost_measuring={options.cost_measuring} does not match "
             f"Config(cost_measuring={config.cost_measuring}): fuel would not be enforced, or every call would trap"
         )
     if options.instruction_counting and not config.wants_statistics:
-        raise ValueError("code compiled with instruction_counting needs a Config with statistics (instruction_counting=True)")
+        raise ValueRangeError("code compiled with instruction_counting needs a Config with statistics (instruction_counting=True)")
     wasm, slots = sandboxed(bytes(wasm), config, max_stack_bytes, source)
-    path = (cache or default_cache()).get_or_compile(wasm, options)
-    return Module.from_compiled(
-        path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options, wasm=wasm
-    )
+    cache = cache or default_cache()
+
+    def load(path: Path) -> Module:
+        return Module.from_compiled(
+            path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options, wasm=wasm
+        )
+
+    path = cache.get_or_compile(wasm, options)
+    try:
+        return load(path)
+    except errors.LoadError as exc:
+        # The module itself loaded and validated before it was compiled: an entry that will not
+        # load is the cache's fault (damaged, or not written by it), never the plugin's.
+        log.warning("AOT cache entry %s does not load (%s): rebuilding it", path, exc.engine_message or exc)
+    path = cache.rebuild(wasm, options)
+    try:
+        return load(path)
+    except errors.LoadError as exc:  # e.g. a cache directory on a noexec mount
+        raise CompileError(
+            f"compiled code for {source} does not load from {path}: {exc.engine_message or exc}",
+            engine_message=exc.engine_message,
+        ) from exc
 
 
 def load_aot_or_interpreted(
-    path: str, config: Config, options: CompileOptions, *, max_stack_bytes: int | None
+    path: str, config: Config, options: CompileOptions, *, max_stack_bytes: int | None, wasm: bytes | None = None
 ) -> Module:
-    """The file at ``path`` compiled through the default cache (see :func:`load_aot`); if the
-    compiler fails on it, exceeds its limits, or the cache directory is unusable, the module is
-    loaded for the interpreter instead, with ``Module.engine_note`` saying why. Malformed or
-    invalid modules raise as they would in the interpreter."""
-    with open(path, "rb") as file:
-        wasm = file.read()
+    """The file at ``path`` (or its contents ``wasm``, read by the caller) compiled through the
+    default cache (see :func:`load_aot`); if the compiler fails on it, exceeds its limits, or the
+    cache directory is unusable, the module is loaded for the interpreter instead, with
+    ``Module.engine_note`` saying why. Malformed or invalid modules raise as they would in the
+    interpreter."""
+    if wasm is None:
+        with open(path, "rb") as file:
+            wasm = file.read()
     try:
         return load_aot(wasm, config, options=options, max_stack_bytes=max_stack_bytes, source=path)
     except (CompileError, OSError) as exc:
-        module = Module.from_file(path, config, max_stack_bytes=max_stack_bytes, sandbox=True)
+        module = Module.from_bytes(wasm, config, max_stack_bytes=max_stack_bytes, sandbox=True, source=path)
         module.engine_note = f"AOT compile failed, running in the interpreter: {exc}"
         return module

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _checks
 from ._ffi import lib
 from ._handle import Handle
 from .executor import ExecutorPool
@@ -24,6 +25,13 @@ class Config(Handle):
         cost_measuring: bool = False,
         time_measuring: bool = False,
     ) -> None:
+        if max_memory_pages is not None:
+            _checks.integer(max_memory_pages, "max_memory_pages", 1, DEFAULT_MAX_MEMORY_PAGES)
+        for name, flag in (
+            ("force_interpreter", force_interpreter), ("instruction_counting", instruction_counting),
+            ("cost_measuring", cost_measuring), ("time_measuring", time_measuring),
+        ):
+            _checks.boolean(flag, name)
         # Executors made from this configuration, reused by instance after instance (executor.py).
         pools = self._pools = {with_statistics: None for with_statistics in (False, True)}
 
@@ -36,9 +44,6 @@ class Config(Handle):
         super().__init__(lib.WasmEdge_ConfigureCreate(), delete)
         ptr = self._ptr
         if max_memory_pages is not None:
-            if not 1 <= max_memory_pages <= DEFAULT_MAX_MEMORY_PAGES:
-                self.close()
-                raise ValueError(f"max_memory_pages must be 1..{DEFAULT_MAX_MEMORY_PAGES}, got {max_memory_pages}")
             lib.WasmEdge_ConfigureSetMaxMemoryPage(ptr, max_memory_pages)
         lib.WasmEdge_ConfigureSetForceInterpreter(ptr, force_interpreter)
         lib.WasmEdge_ConfigureStatisticsSetInstructionCounting(ptr, instruction_counting)

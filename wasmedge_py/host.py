@@ -17,8 +17,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from . import _checks
 from ._ffi import ffi, lib
-from .errors import ClosedError, TrapError
+from .errors import ArgumentError, ClosedError, TrapError
 from .memory import read_memory, write_memory
 from .types import FuncType, ValType
 from .values import NATIVE_TYPES, load, store
@@ -39,14 +40,32 @@ class HostFunction:
     callable: Callable[..., Any]
 
 
+def _value_types(types: object, name: str) -> tuple[ValType, ...]:
+    if isinstance(types, (str, bytes)) or not isinstance(types, (list, tuple)):
+        raise ArgumentError(f"{name} must be a list of value types, not {type(types).__name__}")
+    try:
+        valtypes = tuple(ValType(t) for t in types)
+    except ValueError:
+        raise ArgumentError(f"{name} must hold value types ({', '.join(t.value for t in NATIVE_TYPES)}), got {list(types)!r}") from None
+    unsupported = [t.value for t in valtypes if t not in NATIVE_TYPES]
+    if unsupported:
+        raise ArgumentError(f"{name}: host functions cannot take or return {', '.join(unsupported)}")
+    return valtypes
+
+
 def host_function(
     params: Sequence[ValType | str] = (), results: Sequence[ValType | str] = (), *, name: str | None = None
 ) -> Callable[[Callable[..., Any]], HostFunction]:
     """Declare a Python function as a host function; it is called as ``fn(caller, *args)``."""
 
+    signature = FuncType(_value_types(params, "params"), _value_types(results, "results"))
+    if name is not None:
+        _checks.text(name, "name")
+
     def wrap(fn: Callable[..., Any]) -> HostFunction:
-        signature = FuncType(tuple(map(ValType, params)), tuple(map(ValType, results)))
-        return HostFunction(name or fn.__name__, signature, fn)
+        if not callable(fn):
+            raise ArgumentError(f"a host function must be callable, not {type(fn).__name__}")
+        return HostFunction(name or _checks.text(getattr(fn, "__name__", ""), "name"), signature, fn)
 
     return wrap
 
@@ -59,8 +78,14 @@ class HostModule:
     functions: tuple[HostFunction, ...]
 
     def __init__(self, name: str, functions: Iterable[HostFunction]) -> None:
+        _checks.text(name, "name")
+        if isinstance(functions, (str, bytes)) or not isinstance(functions, Iterable):
+            raise ArgumentError(f"functions must be a list of HostFunction, not {type(functions).__name__}")
+        functions = tuple(functions)
+        for function in functions:
+            _checks.instance_of(function, HostFunction, "functions item")
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "functions", tuple(functions))
+        object.__setattr__(self, "functions", functions)
 
 
 class Caller:

@@ -6,6 +6,7 @@ import os
 from functools import cached_property
 from typing import Any, Callable, Sequence, TypeVar
 
+from . import _checks
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
@@ -25,6 +26,14 @@ from .types import EXTERNAL_KINDS, ExportType, FuncType, ImportType, extern_type
 REACTOR_INITIALIZER = "_initialize"  # a WASI reactor's initializer, run as `wasmedge --reactor` does
 _NO_PARAMS_NO_RESULTS = FuncType((), ())
 T = TypeVar("T")
+
+
+def _check_load_options(config: object, validate: object, max_stack_bytes: object, sandbox: object, source: object) -> None:
+    _checks.instance_of(config, Config, "config", optional=True)
+    _checks.boolean(validate, "validate")
+    _checks.stack_bytes(max_stack_bytes)
+    _checks.boolean(sandbox, "sandbox")
+    _checks.text(source, "source")
 
 
 class Module(Handle):
@@ -81,7 +90,7 @@ class Module(Handle):
         Only WebAssembly is accepted: WasmEdge's loader would also ``dlopen`` a native shared
         object given to it, running its constructors in this process. Compiled code comes in
         through ``compiler.load_aot`` only."""
-        path = os.fspath(path)
+        path = _checks.path(path)
         if not os.path.isfile(path):
             raise LoadError(f"cannot read {path}: no such file", engine_message="no such file")
         with open(path, "rb") as file:
@@ -104,7 +113,8 @@ class Module(Handle):
         into the process: only for files you compiled yourself, never for untrusted input.
         ``wasm``, the (sandboxed) binary it was compiled from, lets facts the C API cannot give
         be read from it once (``constant_results``)."""
-        path = os.fspath(path)
+        path = _checks.path(path)
+        _checks.instance_of(config, Config, "config", optional=True)
         source = source or path
         module = cls._parse(config, source, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), True, stack_slots)
         module.memory_minimums = memory_minimums
@@ -128,7 +138,8 @@ class Module(Handle):
         let a module take the process down — tables are capped, a start function becomes
         cancellable (see ``stack_guard``); with ``max_stack_bytes`` (which implies ``sandbox``)
         deeper recursion raises ``StackExhausted``. Pass ``sandbox=False`` only for trusted code."""
-        data, slots = bytes(data), None
+        data, slots = _checks.byte_string(data, "data"), None
+        _check_load_options(config, validate, max_stack_bytes, sandbox, source)
         if sandbox or max_stack_bytes is not None:
             data, slots = sandboxed(data, config, max_stack_bytes, source)
         module = cls._parse(config, source, _buffer_parser(data), validate, slots)

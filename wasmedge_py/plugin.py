@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import _checks, strict_json
 from .errors import (
+    ArgumentError,
     ExportNotFoundError,
     LoadError,
     PluginABIError,
@@ -23,9 +25,10 @@ from .errors import (
     ValidationError,
     WasmEdgeError,
 )
-from .host import Caller, HostFunction, HostModule, host_function
+from .files import read_regular_file
+from .host import Caller, HostFunction, HostModule
 from .instance import Instance
-from .limits import PluginLimits
+from .limits import DEFAULT_MAX_PLUGIN_BYTES, PluginLimits
 from .module import Module
 from .types import FuncType, ValType
 
@@ -73,15 +76,27 @@ def format_abi_version(encoded: int) -> str:
     return f"v{encoded // 10000}.{encoded // 100 % 100}.{encoded % 100}"
 
 
-def load_module(path: str | os.PathLike[str], limits: PluginLimits | None = None) -> Module:
+def load_module(
+    path: str | os.PathLike[str],
+    limits: PluginLimits | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_PLUGIN_BYTES,
+    data: bytes | None = None,
+) -> Module:
     """Load and validate the plugin file at ``path`` under ``limits``, with the plugin error texts.
 
-    The server caches what this returns and builds one ``Plugin`` per request from it."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise PluginLoadError(f"plugin file not found: {path}")
+    Only a regular file of at most ``max_bytes`` is read (``FileRefused`` otherwise, before any
+    of it is read). With ``data``, the file's contents already read by the caller, ``path`` only
+    names it. The server caches what this returns and builds one ``Plugin`` per request from it."""
+    path = _checks.path(path)
+    _checks.instance_of(limits, PluginLimits, "limits", optional=True)
+    if data is None:
+        try:
+            data = read_regular_file(path, max_bytes)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PluginLoadError(f"plugin file not found: {path}") from None
     try:
-        return (limits or PluginLimits()).load_module(path)
+        return (limits or PluginLimits()).load_module(path, data=data)
     except LoadError as exc:
         raise PluginLoadError(f"failed to load WASM file {path}: {exc.engine_message or exc}") from exc
     except ValidationError as exc:
@@ -99,8 +114,13 @@ def load_plugin(
 
     Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading;
     ``host_functions`` are offered to the plugin as ``env.<name>`` imports beside ``env.host_log``."""
-    path = os.fspath(path)
-    limits = limits or PluginLimits()
+    path = _checks.path(path)
+    limits = _checks.instance_of(limits, PluginLimits, "limits", optional=True) or PluginLimits()
+    _checks.instance_of(module, Module, "module", optional=True)
+    if isinstance(host_functions, (str, bytes)) or not isinstance(host_functions, (list, tuple)):
+        raise ArgumentError(f"host_functions must be a list of HostFunction, not {type(host_functions).__name__}")
+    for function in host_functions:
+        _checks.instance_of(function, HostFunction, "host_functions item")
     owns_module = module is None
     if module is None:
         module = load_module(path, limits)
@@ -112,23 +132,70 @@ def load_plugin(
         raise
 
 
-def _host_log_for(logger: logging.Logger) -> HostFunction:
-    @host_function(params=[_I32, _I32, _I32], name="host_log")
-    def host_log(caller: Caller, level: int, ptr: int, length: int) -> None:
-        text = caller.read(ptr, min(max(length, 0), 65536)).decode("utf-8", "replace")
-        logger.log(_LOG_LEVELS.get(level, logging.INFO), "%s", text)
+# What host_log lets a plugin write, per call into it (init, process, cleanup, ... each): past
+# either limit its messages are dropped, and one line at the end of the call says how many.
+LOG_MAX_MESSAGE_BYTES = 4096
+LOG_MAX_MESSAGES_PER_CALL = 100
+LOG_MAX_BYTES_PER_CALL = 64 * 1024
+_HOST_LOG_TYPE = FuncType((_I32, _I32, _I32), ())
+# C0 and C1 controls, DEL and the Unicode line and paragraph separators: escaped, so a plugin's
+# text stays on its own line and cannot forge another, move the cursor or recolour a terminal.
+_LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
 
-    return host_log
+
+def escape_log_text(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n`` -> ``\\x0a``)."""
+    return text.translate(_LOG_ESCAPES)
+
+
+class _PluginLog:
+    """One instance's ``env.host_log``: each message on one escaped line that names the plugin,
+    within the per-call limits. Per instance, so one plugin's flood never silences another."""
+
+    __slots__ = ("name", "logger", "messages", "bytes", "dropped", "dropped_bytes")
+
+    def __init__(self, name: str, logger: logging.Logger) -> None:
+        self.name, self.logger = name, logger
+        self.messages = self.bytes = self.dropped = self.dropped_bytes = 0
+
+    def host_function(self) -> HostFunction:
+        return HostFunction("host_log", _HOST_LOG_TYPE, self.write)
+
+    def write(self, caller: Caller, level: int, ptr: int, length: int) -> None:
+        level = _LOG_LEVELS.get(level, logging.INFO)
+        if not self.logger.isEnabledFor(level):
+            return
+        length = max(length, 0)
+        room = LOG_MAX_BYTES_PER_CALL - self.bytes
+        if self.messages >= LOG_MAX_MESSAGES_PER_CALL or room <= 0:
+            self.dropped += 1
+            self.dropped_bytes += length
+            return
+        shown = min(length, LOG_MAX_MESSAGE_BYTES, room)
+        text = escape_log_text(caller.read(ptr, shown).decode("utf-8", "replace"))
+        self.messages += 1
+        self.bytes += shown
+        if shown < length:
+            text += f" [... {length - shown} more bytes not shown]"
+        self.logger.log(level, "plugin %s: %s", self.name, text)
+
+    def end_call(self) -> None:
+        """The call into the plugin is over: report what was dropped, start the next budget."""
+        if self.dropped:
+            self.logger.warning(
+                "plugin %s: %d more log messages (%d bytes) dropped: over the limit of %d messages "
+                "and %d bytes per call", self.name, self.dropped, self.dropped_bytes,
+                LOG_MAX_MESSAGES_PER_CALL, LOG_MAX_BYTES_PER_CALL,
+            )
+        self.messages = self.bytes = self.dropped = self.dropped_bytes = 0
 
 
 @functools.lru_cache(maxsize=1024)
-def _identity(path: str) -> tuple[str, logging.Logger, HostModule]:
-    """A plugin's name, logger and ``env`` module (``host_log`` alone) by path: the same for every
-    instance of it, so made once. (A host function holds no per-instance state: that is passed
-    to it by ``create_native``.)"""
-    name = Path(path).stem
-    logger = logging.getLogger(f"wasmedge_py.plugin.{name}")
-    return name, logger, HostModule("env", [_host_log_for(logger)])
+def _identity(path: str) -> tuple[str, logging.Logger]:
+    """A plugin's name (escaped: it goes into every log line) and logger, by path: the same for
+    every instance of it, so made once."""
+    name = escape_log_text(Path(path).stem)
+    return name, logging.getLogger(f"wasmedge_py.plugin.{name}")
 
 
 @dataclass(frozen=True)
@@ -171,7 +238,7 @@ class Plugin:
     ) -> None:
         self.path = path
         self.limits = limits
-        self.name, self.logger, log_only_env = _identity(path)
+        self.name, self.logger = _identity(path)
         # The export checks are facts about the module: made once per Module, not per instance.
         facts = module.memo("plugin", _module_facts)
         if facts.bad_signature is not None:
@@ -181,18 +248,17 @@ class Plugin:
             raise PluginABIError(f"plugin {path} does not export the required function process")
         # Linking costs native work per instance (the service makes one per request): only for
         # plugins that import from env at all.
-        if not facts.imports_env:
-            env = []
-        elif host_functions:
-            env = [HostModule("env", [*log_only_env.functions, *host_functions])]
-        else:
-            env = [log_only_env]
+        self._log = _PluginLog(self.name, self.logger) if facts.imports_env else None
+        env = [HostModule("env", [self._log.host_function(), *host_functions])] if self._log else []
         try:
             self._instance = Instance(
                 module, fuel=limits.fuel, wasi=limits.wasi, host_modules=env, init_timeout=limits.timeout
             )
         except WasmEdgeError as exc:
             raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
+        finally:  # the start function and _initialize are calls too
+            if self._log is not None:
+                self._log.end_call()
         self._module = module if owns_module else None
         self._exports = exported
         self._initialized = False
@@ -297,7 +363,7 @@ class Plugin:
         self._ready_for("process_bytes")
         if self.abi_major != 2:
             raise PluginABIError(f"plugin {self.path} speaks ABI v1: call_bytes needs an ABI v2 plugin")
-        data = bytes(data)
+        data = _checks.byte_string(data, "data")
         in_ptr = self._alloc(len(data)) if data else 0
         try:
             if data:
@@ -327,8 +393,8 @@ class Plugin:
         """ABI v2 with JSON: ``value`` goes in as JSON text, the output is parsed as JSON."""
         output = self.call_bytes(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
         try:
-            return json.loads(output.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return strict_json.loads(output)
+        except ValueError as exc:  # not RFC 8259: NaN, 1e400, over-deep, over-long integers, bad UTF-8
             raise PluginOutputError(f"plugin {self.path} returned output that is not valid JSON: {exc}") from None
 
     def cleanup(self) -> None:
@@ -415,6 +481,9 @@ class Plugin:
         except WasmEdgeError as exc:
             exc.add_note(f"while calling {name}() of plugin {self.path}")
             raise
+        finally:
+            if self._log is not None:
+                self._log.end_call()
 
     def _check_code(self, name: str, code: int) -> int:
         """A negative code is the plugin's error; a v2 plugin may explain it (get_error_message)."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._ffi import ffi, lib
-from .errors import InstantiationError
+from . import _checks
+from .errors import ArgumentError, InstantiationError, ValueRangeError
 
 WASI_MODULE = "wasi_snapshot_preview1"
 
@@ -19,6 +20,23 @@ class Wasi:
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     preopens: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.args, str) or not isinstance(self.args, (list, tuple)):
+            raise ArgumentError(f"args must be a list of str, not {type(self.args).__name__}")
+        if not isinstance(self.env, dict):
+            raise ArgumentError(f"env must be a dict of str to str, not {type(self.env).__name__}")
+        if isinstance(self.preopens, str) or not isinstance(self.preopens, (list, tuple)):
+            raise ArgumentError(f"preopens must be a list of 'guest:host' str, not {type(self.preopens).__name__}")
+        for arg in self.args:
+            _checks.text(arg, "args item")
+        for key, value in self.env.items():
+            if "=" in _checks.text(key, "env name"):
+                raise ValueRangeError(f"env name must not contain '=', got {key!r}")
+            _checks.text(value, "env value")
+        for preopen in self.preopens:
+            if ":" not in _checks.text(preopen, "preopens item"):
+                raise ValueRangeError(f"preopens item must be 'guest_path:host_path', got {preopen!r}")
 
     def create(self) -> Any:
         """A new native WASI module instance; the caller owns (and must delete) it."""
