@@ -300,3 +300,32 @@ def test_an_entry_that_matches_its_sidecar_but_does_not_load_is_rebuilt(wat, tmp
         assert instance.call("add_i32", 2, 3) == 5
     assert fresh.compiles == 1
     assert entry.read_bytes() != garbage
+
+
+def test_a_plugin_closed_from_its_own_host_function(wat):
+    plugin_wat = wat(source="""
+    (module
+      (import "env" "cb" (func $cb (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "process") (param i32) (result i32) (call $cb (local.get 0))))
+    """)
+    out = run_child(
+        "box = []\n"
+        "@w.host_function(params=['i32'], results=['i32'])\n"
+        "def cb(caller, x):\n"
+        "    box[0].close()\n"
+        "    return x\n"
+        f"box.append(w.load_plugin({str(plugin_wat)!r}, w.PluginLimits(aot=False), host_functions=[cb]))\n"
+        "try:\n"
+        "    box[0].execute(1)\n"
+        "except w.ClosedError as exc:\n"
+        "    print('stopped:', exc)\n"
+        "print('closed:', box[0].closed)\n"
+        "try:\n"
+        "    box[0].execute(1)\n"
+        "except w.PluginClosedError as exc:\n"
+        "    print('after:', exc)\n",
+        wat(source=HOST),
+    )
+    assert "stopped: instance was closed while process() ran" in out
+    assert "closed: True" in out and "after: plugin is closed" in out

@@ -53,6 +53,8 @@ def optional_integer(value: object, name: str, low: int, high: int, no_limit: st
 
 def timeout_seconds(value: object, name: str = "timeout") -> float | None:
     """``None`` (no limit) or a finite number of seconds in ``(0, MAX_TIMEOUT_S]``."""
+    if type(value) is float and 0 < value <= MAX_TIMEOUT_S:  # the common case, on every timed call
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
