@@ -10,6 +10,12 @@ request) until the file changes again.
 
 Replaced modules are closed when the last request using them has finished (``lease``), so a reload
 never frees a module under a running request.
+
+Every access to the store (``stat``, listing, reading) runs on ``StoreIO``'s threads and is waited
+for at most one store timeout (and one more after waiting for another thread's load of the same
+plugin), so a hung mount costs a store thread, never a plugin worker past that deadline. Only regular files are opened, only after ``stat`` shows they are within
+the size limits (``wasmedge_py.files``). A plugin whose files vanish between ``stat`` and ``open``
+is not found (404), not a broken store.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ import re
 import stat
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from wasmedge_py import Module, PluginLimits, PluginLoadError, WasmEdgeError, load_module, load_plugin
-from wasmedge_py.limits import MANIFEST_NAME
+from wasmedge_py.files import FileRefused, read_regular_file
+from wasmedge_py.limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_NAME
+
+from .storeio import DEFAULT_STORE_THREADS, StoreIO, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ log = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 FileId = tuple[int, int, int, int]
+Identity = tuple[FileId, FileId | None]  # the .wasm's, and the plugin.toml's if there is one
 
 
 class InvalidPluginName(ValueError):
@@ -47,14 +57,20 @@ class PluginNotFound(LookupError):
         self.name = name
 
 
-class StoreUnavailable(Exception):
-    """The store itself cannot be read (mount gone, permission, I/O error): retry later, not 404."""
-
-
 def check_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidPluginName("invalid plugin name")
     return name
+
+
+@dataclass(frozen=True)
+class Files:
+    """One read of a plugin's files: their identity, and their contents or why they were refused."""
+
+    identity: Identity
+    wasm: bytes = b""
+    manifest: bytes | None = None
+    refused: str | None = None
 
 
 @dataclass(eq=False)
@@ -63,14 +79,13 @@ class Entry:
 
     name: str
     path: str
-    identity: tuple[FileId, FileId | None]
+    identity: Identity
     limits: PluginLimits | None = None
     module: Module | None = None
     error: str | None = None
     users: int = 0
     retired: bool = False
-    abi_version: str | None = None
-    abi_checked: bool = False
+    description: dict[str, Any] | None = None  # for /plugins, worked out once per version
 
     def close(self) -> None:
         if self.module is not None:
@@ -90,11 +105,25 @@ class Registry:
         base_limits: PluginLimits | None = None,
         *,
         on_load: Callable[[str, bool], None] | None = None,
+        max_timeout_ms: int | None = None,
+        max_plugin_bytes: int = DEFAULT_MAX_PLUGIN_BYTES,
+        max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+        store_threads: int = DEFAULT_STORE_THREADS,
+        store_timeout_ms: int = DEFAULT_TIMEOUT_MS,
     ) -> None:
         """``base_limits`` apply to every plugin unless its ``plugin.toml`` overrides them;
-        ``on_load(name, ok)`` is told of every (re)load, for metrics."""
+        ``on_load(name, ok)`` is told of every (re)load, for metrics; ``max_timeout_ms`` caps the
+        engine timeout a ``plugin.toml`` may set (its ``timeout_ms = 0``, no limit, included).
+        Files over ``max_plugin_bytes`` / ``max_manifest_bytes`` are refused unread; store
+        accesses run on ``store_threads`` threads and are waited for ``store_timeout_ms`` at
+        most (see ``StoreIO``)."""
         self.root = os.path.abspath(os.fspath(root))
         self.base_limits = base_limits or PluginLimits()
+        self.max_timeout_ms = max_timeout_ms
+        self.max_plugin_bytes = max_plugin_bytes
+        self.max_manifest_bytes = max_manifest_bytes
+        self.io = StoreIO(store_threads, store_timeout_ms / 1000)
+        self._describe_lock = threading.Lock()  # /plugins instantiates one plugin at a time
         self._on_load = on_load
         self._entries: dict[str, Entry] = {}
         self._lock = threading.Lock()  # guards _entries, _load_locks and every Entry.users/retired
@@ -103,6 +132,9 @@ class Registry:
     def path_for(self, name: str) -> str:
         name = check_name(name)
         return os.path.join(self.root, name, f"{name}.wasm")
+
+    def _manifest_path(self, name: str) -> str:
+        return os.path.join(self.root, name, MANIFEST_NAME)
 
     def redact(self, message: str) -> str:
         """Messages go to clients: show paths relative to the store, not the server's layout."""
@@ -126,24 +158,31 @@ class Registry:
 
     def _acquire(self, name: str) -> Entry:
         try:
-            identity = self._identity(name)
+            return self._current(name)
         except PluginNotFound:
             self._forget(name)
             raise
-        entry = self._cached(name, identity)
+
+    def _current(self, name: str) -> Entry:
+        entry = self._cached(name, self._stat(name, self.io.deadline()))
         if entry is not None:
             return entry
         with self._lock:
             load_lock = self._load_locks.setdefault(name, threading.Lock())
         with load_lock:  # one load per new version, however many requests ask for it at once
+            # The wait for another thread's load (a compile) is not the store's: a new deadline.
+            deadline = self.io.deadline()
             # Stat again: another thread may have loaded a newer version while we waited. The
             # version is labelled with the identity seen *before* reading it, so a change during
             # the load only causes one more reload on the next request.
-            identity = self._identity(name)
-            entry = self._cached(name, identity)
+            entry = self._cached(name, self._stat(name, deadline))
             if entry is not None:
                 return entry
-            fresh = self._load(name, identity)
+            files = self._read(name, deadline)
+            entry = self._cached(name, files.identity)
+            if entry is not None:
+                return entry
+            fresh = self._load(name, files)
             with self._lock:
                 old = self._entries.get(name)
                 self._entries[name] = fresh
@@ -180,26 +219,52 @@ class Registry:
         if close:
             old.close()
 
-    # -- filesystem ----------------------------------------------------------------------------
+    # -- filesystem, on the store threads ------------------------------------------------------
 
-    def _identity(self, name: str) -> tuple[FileId, FileId | None]:
-        path = self.path_for(name)
+    def _stat(self, name: str, deadline: float) -> Identity:
+        return self.io.call(("stat", name), f"plugin {name}'s files", lambda: self._identity(name), deadline)
+
+    def _read(self, name: str, deadline: float) -> Files:
+        return self.io.call(("read", name), f"plugin {name}'s files", lambda: self._read_files(name), deadline)
+
+    def _identity(self, name: str) -> Identity:
+        """What ``stat`` says of the plugin's files; whether they are regular files that may be
+        read is decided when they are read (a broken version is then cached by this identity)."""
         try:
-            st = os.stat(path)
+            wasm = os.stat(self.path_for(name))
         except (FileNotFoundError, NotADirectoryError):
             self.check_store()
             raise PluginNotFound(name) from None
         except OSError as exc:
             raise self._unavailable(exc) from None
-        if not stat.S_ISREG(st.st_mode):
-            raise PluginNotFound(name)
         try:
-            manifest: FileId | None = _file_id(os.stat(os.path.join(self.root, name, MANIFEST_NAME)))
-        except FileNotFoundError:
+            manifest: FileId | None = _file_id(os.stat(self._manifest_path(name)))
+        except (FileNotFoundError, NotADirectoryError):
             manifest = None
         except OSError as exc:
             raise self._unavailable(exc) from None
-        return _file_id(st), manifest
+        return _file_id(wasm), manifest
+
+    def _read_files(self, name: str) -> Files:
+        identity = self._identity(name)
+        try:
+            manifest = None if identity[1] is None else self._read_manifest(name)
+            wasm = read_regular_file(self.path_for(name), self.max_plugin_bytes)
+        except FileRefused as exc:
+            return Files(identity, refused=str(exc))
+        except (FileNotFoundError, NotADirectoryError):
+            # Deleted since the stat: the plugin is gone (the store too, if check_store says so).
+            self.check_store()
+            raise PluginNotFound(name) from None
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        return Files(identity, wasm, manifest)
+
+    def _read_manifest(self, name: str) -> bytes | None:
+        try:
+            return read_regular_file(self._manifest_path(name), self.max_manifest_bytes)
+        except (FileNotFoundError, NotADirectoryError):  # removed since the stat, as the next stat will say
+            return None
 
     def check_store(self) -> None:
         """Raise ``StoreUnavailable`` unless the store is a directory we can list and enter."""
@@ -216,60 +281,102 @@ class Registry:
         log.warning("plugin store %s cannot be read: %s", self.root, exc)
         return StoreUnavailable(f"plugin store unavailable: {exc.strerror or exc}")
 
-    def _load(self, name: str, identity: tuple[FileId, FileId | None]) -> Entry:
+    def _load(self, name: str, files: Files) -> Entry:
+        """Validate (and compile) what ``_read`` found: on the caller's thread, not a store thread."""
         path = self.path_for(name)
-        entry = Entry(name, path, identity)
+        entry = Entry(name, path, files.identity)
         try:
-            entry.limits = self.base_limits.with_manifest(os.path.join(self.root, name, MANIFEST_NAME))
-            entry.module = load_module(path, entry.limits)
+            if files.refused is not None:
+                raise FileRefused(files.refused)
+            limits = self.base_limits
+            if files.manifest is not None:
+                limits = limits.with_manifest(self._manifest_path(name), data=files.manifest)
+            entry.limits = self._capped(name, limits)
+            entry.module = load_module(path, entry.limits, data=files.wasm)
         except PluginLoadError as exc:
             entry.error = self.redact(str(exc))
             log.warning("plugin %s does not load: %s", name, exc)
-        except OSError as exc:  # the file vanished or became unreadable while we read it
-            raise self._unavailable(exc) from None
         else:
             log.info("loaded plugin %s from %s (%s)", name, path, entry.module.engine)
         if self._on_load is not None:
             self._on_load(name, entry.error is None)
         return entry
 
+    def _capped(self, name: str, limits: PluginLimits) -> PluginLimits:
+        """The engine may not run a plugin longer than ``max_timeout_ms``: past it, nobody waits."""
+        cap = self.max_timeout_ms
+        if cap is None or (limits.timeout_ms is not None and limits.timeout_ms <= cap):
+            return limits
+        log.warning("plugin %s: plugin.toml timeout_ms = %d is capped at the service's %d ms "
+                    "(--allow-unlimited-timeout lifts the cap)", name, limits.timeout_ms or 0, cap)
+        return replace(limits, timeout_ms=cap)
+
+    def cached_limits(self, name: str) -> PluginLimits | None:
+        """The limits of the version of ``name`` loaded last, if any, without touching the store
+        (the pool reads a plugin's share of the workers from them)."""
+        entry = self._entries.get(name)
+        return None if entry is None else entry.limits
+
     # -- listing -------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        """Every well-named plugin directory that holds its ``<name>.wasm``, sorted."""
+        """Every well-named plugin directory that holds a ``<name>.wasm``, sorted (also one whose
+        files do not answer in time: ``describe`` says so)."""
+        listed = self.io.call(("list",), "the store's listing", self._list, self.io.deadline())
+        return [name for name in listed if self._exists(name)]
+
+    def _list(self) -> list[str]:
         self.check_store()
         try:
             with os.scandir(self.root) as listing:
-                candidates = [d.name for d in listing if NAME_PATTERN.fullmatch(d.name)]
+                return sorted(d.name for d in listing if NAME_PATTERN.fullmatch(d.name))
         except OSError as exc:
             raise self._unavailable(exc) from None
-        return sorted(n for n in candidates if os.path.isfile(self.path_for(n)))
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._stat(name, self.io.deadline())
+        except PluginNotFound:
+            return False
+        except StoreUnavailable:
+            pass  # listed all the same: describe says why
+        return True
 
     def describe(self, name: str) -> dict[str, Any]:
-        """Name, ABI version, exports and limits of the current version (or its error)."""
+        """Name, ABI version, exports and limits of the current version, or why it fails; worked
+        out once per version (failures included) and one plugin at a time, so asking again costs
+        a ``stat``. Raises ``PluginNotFound``."""
         try:
-            with self.lease(name) as entry:
-                if not entry.abi_checked:
-                    # The ABI version is only known by asking an instance; once per version.
-                    with load_plugin(entry.path, entry.limits, module=entry.module) as plugin:
-                        entry.abi_version = plugin.abi_version
-                    entry.abi_checked = True
-                assert entry.module is not None and entry.limits is not None
-                return {
-                    "name": name,
-                    "abi_version": entry.abi_version,
-                    "exports": sorted(e.name for e in entry.module.exports if e.kind == "function"),
-                    "limits": entry.limits.to_dict(),
-                    "engine": entry.module.engine,
-                    **({"engine_note": self.redact(entry.module.engine_note)} if entry.module.engine_note else {}),
-                }
-        except PluginNotFound:
-            raise
-        except WasmEdgeError as exc:
+            with self.lease(name) as entry, self._describe_lock:
+                if entry.description is None:
+                    entry.description = self._describe(entry)
+                return entry.description
+        except StoreUnavailable as exc:
+            return {"name": name, "error": str(exc)}
+        except WasmEdgeError as exc:  # the version does not load
             return {"name": name, "error": f"failed to load plugin: {self.redact(str(exc))}"}
 
+    def _describe(self, entry: Entry) -> dict[str, Any]:
+        assert entry.module is not None and entry.limits is not None
+        try:
+            # The ABI version is only known by asking an instance.
+            with load_plugin(entry.path, entry.limits, module=entry.module) as plugin:
+                abi_version = plugin.abi_version
+        except WasmEdgeError as exc:
+            return {"name": entry.name, "error": f"failed to load plugin: {self.redact(str(exc))}"}
+        return {
+            "name": entry.name,
+            "abi_version": abi_version,
+            "exports": sorted(e.name for e in entry.module.exports if e.kind == "function"),
+            "limits": entry.limits.to_dict(),
+            "engine": entry.module.engine,
+            **({"engine_note": self.redact(entry.module.engine_note)} if entry.module.engine_note else {}),
+        }
+
     def close(self) -> None:
-        """Close every cached module (those still leased close when their request ends)."""
+        """Close every cached module (those still leased close when their request ends) and stop
+        the store threads (one stuck in the kernel stays until its call returns)."""
+        self.io.close()
         with self._lock:
             entries = list(self._entries.values())
             self._entries.clear()

@@ -9,6 +9,8 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     max_output_bytes = 1048576  # ABI v2 output cap (default 16 MiB)
     aot = false                 # run in the interpreter (default: compiled to native code, cached)
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
+    max_concurrency = 1         # the HTTP service: runs of this plugin at once (default: its workers but one)
+    max_queue = 8               # the HTTP service: its requests waiting for a thread (default: half its queue)
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _checks
+from ._checks import MAX_FUEL, MAX_TIMEOUT_MS, MAX_TIMEOUT_S  # noqa: F401 - the public spelling of the ranges
 from .config import Config
 from .errors import PluginLoadError
+from .files import read_regular_file
 from .module import Module
 from .wasi import Wasi
 
@@ -31,6 +35,10 @@ DEFAULT_MAX_MEMORY_PAGES = 256  # 16 MiB
 DEFAULT_MAX_STACK_BYTES = 8 << 20
 DEFAULT_MAX_OUTPUT_BYTES = 16 << 20
 MANIFEST_NAME = "plugin.toml"
+MAX_PLUGIN_SHARE = 100_000  # max_concurrency / max_queue; the service caps them at its workers / queue
+# Largest files ``plugin.load_module`` and ``with_manifest`` read; bigger ones are refused unread.
+DEFAULT_MAX_PLUGIN_BYTES = 32 << 20
+DEFAULT_MAX_MANIFEST_BYTES = 64 << 10
 
 log = logging.getLogger("wasmedge_py.plugin")
 
@@ -48,6 +56,8 @@ class PluginLimits:
     wasi: Wasi | None = None
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     aot: bool = True
+    max_concurrency: int | None = None  # read by the HTTP service only (None: its default)
+    max_queue: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse bad limits when they are made, not when the first plugin runs under them."""
@@ -58,6 +68,8 @@ class PluginLimits:
         _checks.instance_of(self.wasi, Wasi, "wasi", optional=True)
         _checks.integer(self.max_output_bytes, "max_output_bytes", 1, _checks.MAX_OUTPUT_BYTES)
         _checks.boolean(self.aot, "aot")
+        _checks.optional_integer(self.max_concurrency, "max_concurrency", 1, MAX_PLUGIN_SHARE)
+        _checks.optional_integer(self.max_queue, "max_queue", 0, MAX_PLUGIN_SHARE)
 
     @property
     def timeout(self) -> float | None:
@@ -66,8 +78,9 @@ class PluginLimits:
     def config(self) -> Config:
         return Config(max_memory_pages=self.max_memory_pages, cost_measuring=self.fuel is not None)
 
-    def load_module(self, path: str | os.PathLike[str]) -> Module:
-        """Load and validate ``path`` under these limits (with its stack guard).
+    def load_module(self, path: str | os.PathLike[str], *, data: bytes | None = None) -> Module:
+        """Load and validate ``path`` under these limits (with its stack guard); with ``data``, the
+        file's contents already read by the caller (``path`` then only names it).
 
         With ``aot`` (the default) it is compiled to native code through the AOT cache, with
         interruption checks when there is a timeout to enforce and cost measuring when there is
@@ -77,11 +90,13 @@ class PluginLimits:
         path = os.fspath(path)
         config = self.config()
         if not self.aot:
+            if data is not None:
+                return Module.from_bytes(data, config, max_stack_bytes=self.max_stack_bytes, sandbox=True, source=path)
             return Module.from_file(path, config, max_stack_bytes=self.max_stack_bytes, sandbox=True)
         from .compiler import CompileOptions, load_aot_or_interpreted  # only AOT users need the compiler
 
         options = CompileOptions(interruptible=self.timeout_ms is not None, cost_measuring=config.cost_measuring)
-        module = load_aot_or_interpreted(path, config, options, max_stack_bytes=self.max_stack_bytes)
+        module = load_aot_or_interpreted(path, config, options, max_stack_bytes=self.max_stack_bytes, wasm=data)
         if module.engine_note:
             log.warning("%s: %s", path, module.engine_note)
         return module
@@ -95,14 +110,22 @@ class PluginLimits:
             "wasi": self.wasi is not None,
             "max_output_bytes": self.max_output_bytes,
             "aot": self.aot,
+            "max_concurrency": self.max_concurrency,
+            "max_queue": self.max_queue,
         }
 
-    def with_manifest(self, path: str | os.PathLike[str]) -> "PluginLimits":
-        """These limits overridden by the plugin.toml at ``path`` (unchanged if there is none)."""
+    def with_manifest(
+        self, path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_MANIFEST_BYTES, data: bytes | None = None
+    ) -> "PluginLimits":
+        """These limits overridden by the plugin.toml at ``path`` (unchanged if there is none).
+
+        Only a regular file of at most ``max_bytes`` is read (else ``FileRefused``); with
+        ``data``, its contents already read by the caller (``path`` then only names it)."""
         path = os.fspath(path)
         try:
-            with open(path, "rb") as file:
-                settings = tomllib.load(file)
+            if data is None:
+                data = read_regular_file(path, max_bytes)
+            settings = tomllib.loads(data.decode("utf-8"))
         except FileNotFoundError:
             return self
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -119,7 +142,8 @@ _UNLIMITED_BY_ZERO = {"timeout_ms": _checks.timeout_ms, "max_stack_bytes": _chec
 
 
 def _parse(settings: dict[str, Any]) -> dict[str, Any]:
-    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes", "aot"}
+    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes", "aot",
+             "max_concurrency", "max_queue"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -136,6 +160,9 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
         changes["aot"] = _checks.boolean(settings["aot"], "aot")
     if "wasi" in settings:
         changes["wasi"] = _parse_wasi(settings["wasi"])
+    for key, low in (("max_concurrency", 1), ("max_queue", 0)):
+        if key in settings:
+            changes[key] = _checks.integer(settings[key], key, low, MAX_PLUGIN_SHARE)
     return changes
 
 
