@@ -140,6 +140,12 @@ bench: setup
 bench-profile: setup
 	$(VENV)/bin/python bench/profile_call.py
 
+# A normal plugin's latency (p50/p99) while another plugin floods the service with runaway
+# requests, next to its latency with no flood: python -m server with the default settings.
+.PHONY: bench-fairness
+bench-fairness: setup plugins
+	$(VENV)/bin/python bench/fairness.py
+
 # ---------------------------------------------------------------------------
 # HTTP service (server/). `make serve` installs what is missing, builds the
 # plugins and serves ./plugins on 127.0.0.1:8080 until Ctrl-C / SIGTERM.
@@ -167,7 +173,9 @@ fuzz: setup
 check-sdk: setup
 	$(VENV)/bin/python scripts/check_sdk_plugins.py
 
-# 100,000 runtime lifecycles and 10,000 HTTP requests to a real server; fails if RSS grows 5 % or more.
+# 100,000 runtime lifecycles, then a real server (default settings): normal requests alone, then
+# 10,000 requests of which 30 % go to hostile plugins (looping, log-flooding, trapping, error code).
+# Fails on a wrong answer, RSS growth of 5 % or more, or a log over its bound (bench/soak.py).
 .PHONY: soak
-soak: setup
+soak: setup plugins
 	$(VENV)/bin/python bench/soak.py

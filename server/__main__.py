@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
-from typing import Callable, Mapping, Sequence
+import threading
+import time
+from typing import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
-from .app import LOG_FORMAT, describe_store, make_app
+from .app import LOG_FORMAT, POOL, describe_store, make_app
 from .settings import FLUID_MOUNT_PATH_ENV, OPTIONS, PLUGIN_STORE_ENV, Settings, SettingsError
+from .stdio import isolate_stdio
 
 log = logging.getLogger("server")
+
+# The process exits at the latest this long after the --grace period (see _exit_after).
+SHUTDOWN_MARGIN_S = 0.5
+# After the grace: how long aiohttp waits for a request to finish, then again once cancelled.
+CANCEL_WAIT_S = 0.1
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -30,10 +40,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         epilog=f"Plugin store: {PLUGIN_STORE_ENV}=fluid reads the same <name>/<name>.wasm layout from "
         f"${FLUID_MOUNT_PATH_ENV} (default /mnt/fluid/plugins) unless --plugins or WASMEDGE_PY_PLUGINS "
         "is given. SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish "
-        "within --grace seconds and exits 0.",
+        "within --grace seconds and exits 0, leaving behind plugin calls that did not stop (within --grace + 1 s "
+        "in any case).",
     )
     for option in OPTIONS:
         default = "see above" if option.default is None else option.default
+        if option.switch:
+            parser.add_argument(option.flag, dest=option.field, action="store_const", const=True, default=None,
+                                help=f"{option.help} [env {option.env}=1]")
+            continue
         parser.add_argument(
             option.flag,
             dest=option.field,
@@ -60,15 +75,19 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     app = make_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=settings.grace)
+    in_flight = _InFlight()
+    app.middlewares.append(in_flight.middleware)
+    runner = web.AppRunner(app, shutdown_timeout=CANCEL_WAIT_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
-        log.info("serving on http://%s:%d from %s with %d worker threads, queue %d",
-                 shown, port, describe_store(settings), settings.workers, settings.queue)
+        pool = app[POOL]
+        log.info("serving on http://%s:%d from %s with %d worker threads, queue %d (per plugin: %d running, "
+                 "%d waiting)", shown, port, describe_store(settings), settings.workers, settings.queue,
+                 pool.plugin_concurrency, pool.plugin_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -77,9 +96,57 @@ async def serve(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
             loop.remove_signal_handler(signum)
         log.info("shutting down: no new connections, waiting up to %gs for in-flight requests", settings.grace)
+        _exit_after(settings.grace + SHUTDOWN_MARGIN_S)
+        await site.stop()  # no new connections
+        runner.server.pre_shutdown()  # nor new requests on the open ones
+        await in_flight.drained(settings.grace)
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # cancels what is still running after the grace
+    if app[POOL].running:
+        # Runs still going after the grace (a call the engine cannot stop, say): their threads may
+        # be inside the engine, so no interpreter teardown under them.
+        log.warning("stopped, leaving %d plugin run(s) on their threads", app[POOL].running)
+        os._exit(0)
     log.info("stopped")
+
+
+class _InFlight:
+    """The requests being handled, so that the shutdown waits for them for exactly --grace
+    (aiohttp's own wait rounds a timeout over 5 s up to the next whole second)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        self._count += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def drained(self, timeout: float) -> None:
+        """Return when no request is being handled, or after ``timeout`` seconds."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+
+def _exit_after(seconds: float) -> None:
+    """The last resort: whatever still holds the process ``seconds`` from now (say, a thread in a
+    store read that never returns, which the interpreter would wait for at exit), it exits then."""
+
+    def exit_now() -> None:
+        time.sleep(seconds)
+        log.error("shutdown did not finish within %gs of the signal: exiting now", seconds)
+        os._exit(1)
+
+    threading.Thread(target=exit_now, name="shutdown-deadline", daemon=True).start()
 
 
 def parse_settings(
@@ -99,6 +166,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Parse ``argv``, serve until SIGTERM/SIGINT, and return the exit status (0 after a
     graceful stop). ``prog`` names the command in usage messages (e.g. "wasmedge-py serve")."""
     settings = parse_settings(argv, prog=prog)
+    isolate_stdio()  # before logging is set up: our log lines keep the real stderr
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     try:
         asyncio.run(serve(settings))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import os
 import sys
@@ -22,11 +21,12 @@ from typing import Any, Awaitable, Callable
 from aiohttp import HttpVersion11, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from wasmedge_py import Interrupted, PluginCodeError, PluginLimits
+from wasmedge_py import Interrupted, PluginCodeError, PluginLimits, strict_json
 
 from .executor import BadInput, LifecycleError, PluginRunner, Pool, QueueFull, RunTimeout
 from .registry import InvalidPluginName, PluginNotFound, Registry, StoreUnavailable, check_name
 from .settings import Settings
+from .stdio import isolate_stdio
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,12 @@ def error_response(exc: BaseException) -> web.Response:
         status, message = 413, str(exc)
     elif isinstance(exc, LifecycleError):
         message = str(exc)
-        if isinstance(exc.cause, PluginCodeError) and exc.step == "execute":
-            # The plugin's own answer that it cannot process this input, not a server fault.
+        if _stopped_at_deadline(exc.cause):
+            status = 504
+        elif isinstance(exc.cause, PluginCodeError):
+            # The plugin's own answer that it cannot work on this input, not a server fault.
             status = 422
             extra = {"code": exc.cause.code, "code_name": exc.cause.code_name}
-        elif isinstance(exc.cause, Interrupted):  # the engine stopped it at the timeout
-            status = 504
     elif isinstance(exc, QueueFull):
         status, message = 503, str(exc)
         headers["Retry-After"] = str(exc.retry_after)
@@ -91,6 +91,17 @@ def error_response(exc: BaseException) -> web.Response:
     if status == 413:
         response.force_close()  # the unread rest of the body makes the connection useless
     return response
+
+
+def _stopped_at_deadline(exc: BaseException | None) -> bool:
+    """The engine stopped the step at its timeout, also when wrapped: a start function,
+    ``_initialize`` or ``get_abi_version`` that loops fails the load with ``Interrupted`` as its
+    cause."""
+    while exc is not None:
+        if isinstance(exc, Interrupted):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -122,6 +133,8 @@ class Metrics:
         queued = Gauge("wasmedge_py_queue_depth", "Requests waiting for a worker thread", registry=r)
         queued.set_function(lambda: pool.waiting)
         Gauge("wasmedge_py_workers", "Worker threads", registry=r).set(pool.workers)
+        abandoned = Gauge("wasmedge_py_abandoned_runs", "Runs past their deadline whose thread was replaced", registry=r)
+        abandoned.set_function(lambda: pool.abandoned)
 
     def observe(self, plugin: str, status: int, seconds: float) -> None:
         self.requests.labels(plugin, str(status)).inc()
@@ -175,8 +188,8 @@ def parse_run_request(body: bytes) -> tuple[str, Any]:
     ``value`` may be depends on the plugin's ABI (an i32 for v1, any JSON for v2): the runner
     checks that once it knows the plugin."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # also bad UTF-8 and over-long integers
+        data = strict_json.loads(body, max_depth=None)  # the depth that counts is the input's
+    except ValueError as exc:  # also bad UTF-8, NaN, 1e400, over-long integers
         raise RequestError(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise RequestError("request body must be a JSON object")
@@ -188,6 +201,10 @@ def parse_run_request(body: bytes) -> tuple[str, Any]:
     check_name(name)
     if "input" not in data:
         raise RequestError("input is required")
+    try:
+        strict_json.check_depth(data["input"])
+    except ValueError as exc:
+        raise RequestError(f"invalid JSON: input {exc}") from None
     return name, data["input"]
 
 
@@ -225,7 +242,8 @@ async def run(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness: answered on the event loop, never queued behind plugin runs."""
     pool = request.app[POOL]
-    return web.json_response({"status": "ok", "in_flight": pool.running, "queued": pool.waiting})
+    return web.json_response({"status": "ok", "in_flight": pool.running, "queued": pool.waiting,
+                              "abandoned": pool.abandoned})
 
 
 def _describe_all(registry: Registry) -> list[dict[str, Any]]:
@@ -265,6 +283,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
     announce = settings is None
     if settings is None:
         settings = Settings.resolve()
+        isolate_stdio()  # a gunicorn worker is a serving process of its own (see server/stdio.py)
         # gunicorn configures only its own loggers; ours (and aiohttp's) need a handler too.
         logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=settings.max_body)
@@ -272,9 +291,12 @@ def make_app(settings: Settings | None = None) -> web.Application:
     # thread; under load CPython's default 5 ms switch interval makes that wait long (measured:
     # /run throughput +25 % at 0.5 ms).
     sys.setswitchinterval(SWITCH_INTERVAL)
-    pool = Pool(settings.workers, settings.queue)
+    pool = Pool(settings.workers, settings.queue, settings.plugin_concurrency, settings.plugin_queue)
     app_metrics = Metrics(pool)
-    registry = Registry(settings.plugins, PluginLimits(timeout_ms=settings.timeout_ms), on_load=app_metrics.loaded)
+    registry = Registry(settings.plugins, PluginLimits(timeout_ms=settings.timeout_ms), on_load=app_metrics.loaded,
+                        max_timeout_ms=None if settings.allow_unlimited_timeout else settings.timeout_ms,
+                        max_plugin_bytes=settings.max_plugin_bytes, max_manifest_bytes=settings.max_manifest_bytes,
+                        store_threads=settings.store_threads, store_timeout_ms=settings.timeout_ms)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[METRICS] = app_metrics

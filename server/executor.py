@@ -3,10 +3,10 @@
 Why threads: a plugin call is a native call made through cffi, which releases the GIL, so N
 threads really run N plugins at once while the event loop stays free for other requests.
 
-Why bounded: each request holds a slot from the moment it is accepted until its thread has
-finished (even after the request gave up waiting), so at most ``workers`` plugins run and at
-most ``queue`` requests wait; the next one is refused at once (``QueueFull`` -> 503) instead of
-piling up memory and latency.
+Why bounded and fair: at most ``workers`` plugins run and at most ``queue`` requests wait; the
+next one is refused at once (``QueueFull`` -> 503) instead of piling up memory and latency. Each
+plugin has its own share of both (``Pool``), taken round robin, so one plugin's flood or runaways
+cannot make the others wait; a run that outlives its deadline is abandoned to a thread of its own.
 
 Why a fresh instance per request: nothing is shared between requests but the validated module,
 so a plugin cannot leak state from one caller to the next, and a trap only loses that instance.
@@ -15,13 +15,14 @@ so a plugin cannot leak state from one caller to the next, and a trap only loses
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
+import itertools
 import logging
 import threading
 import time
 from typing import Any, Callable, TypeVar
 
-from wasmedge_py import Plugin, PluginCodeError, PluginLoadError, WasmEdgeError, load_plugin
+from wasmedge_py import Plugin, PluginCodeError, PluginLimits, PluginLoadError, WasmEdgeError, load_plugin
 
 from .registry import Entry, Registry
 
@@ -54,12 +55,13 @@ def v1_input(x: Any) -> int:
 
 
 class QueueFull(Exception):
-    """Every thread is busy and the queue in front of them is full."""
+    """Every thread is busy and the queue in front of them is full (503 with ``Retry-After``)."""
 
     retry_after = 1  # seconds; a run is normally far shorter than this
 
-    def __init__(self, capacity: int) -> None:
-        super().__init__(f"server busy: {capacity} requests running or queued, try again later")
+
+class PluginBusy(QueueFull):
+    """One plugin is at its own share of the pool; the other plugins are not affected (503)."""
 
 
 class PoolTimeout(Exception):
@@ -96,119 +98,383 @@ class _Clock:
             self.started = time.monotonic()  # the clock asyncio's loop.time() reads
 
 
-class Pool:
-    """A thread pool with a hard limit on running + waiting jobs, and a timeout that starts when
-    a thread picks the job up (time spent queued is bounded by the queue, not counted)."""
+# A run still going this long after its deadline is abandoned: its thread is given up (it runs on
+# until its call returns) and a new thread takes its place, so the pool keeps its capacity.
+ABANDON_AFTER_S = 1.0
+# At most this many abandoned threads per worker; past that, stuck runs keep their worker.
+ABANDONED_PER_WORKER = 4
 
-    def __init__(self, workers: int, queue: int) -> None:
+_WAITING, _RUNNING, _DONE = "waiting", "running", "done"
+
+
+def default_plugin_concurrency(workers: int) -> int:
+    """One worker is always left to the other plugins (when there are two or more)."""
+    return max(1, workers - 1)
+
+
+def default_plugin_queue(queue: int) -> int:
+    """Half the queue (at least one place, if the queue has any)."""
+    return min(queue, max(1, queue // 2))
+
+
+def _held_by_abandoned(key: str) -> PluginBusy:
+    return PluginBusy(f"plugin {key} busy: runs that did not stop at their deadline hold all its threads, "
+                      "try again later")
+
+
+class _Lane:
+    """One plugin's part of the pool: its waiting jobs and how many of its jobs are on a thread."""
+
+    __slots__ = ("waiting", "active", "abandoned", "concurrency")
+
+    def __init__(self) -> None:
+        self.waiting: collections.deque[_Job] = collections.deque()
+        self.active = 0  # on a thread, abandoned ones included: they still count against the plugin
+        self.abandoned = 0
+        self.concurrency = 1
+
+
+class _Job:
+    """One accepted run: ``call()`` does the work on a pool thread, ``report(result, error)``
+    hands the outcome to the event loop (thread-safe)."""
+
+    __slots__ = ("key", "lane", "call", "report", "clock", "state", "abandoned", "kept")
+
+    def __init__(self, key: str, lane: _Lane, call: Callable[[], Any],
+                 report: Callable[[Any, BaseException | None], None], clock: _Clock) -> None:
+        self.key = key
+        self.lane = lane
+        self.call = call
+        self.report = report
+        self.clock = clock
+        self.state = _WAITING
+        self.abandoned = False
+        self.kept = False  # past the abandonment time, but kept its worker (too many abandoned)
+
+
+class _Idle:
+    """A pool thread waiting for work: the job given to it, and how to wake it (on the pool's lock)."""
+
+    __slots__ = ("job", "wake")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.job: _Job | None = None
+        self.wake = threading.Condition(lock)
+
+
+class Pool:
+    """``workers`` threads shared fairly by the plugins (the ``key`` of each job).
+
+    Each plugin has a queue of its own; a free thread takes the next job round robin over the
+    plugins that are under their concurrency limit, so a flood of one plugin's requests waits
+    behind itself, not in front of everyone. Limits: a plugin runs at most ``plugin_concurrency``
+    jobs at once (default: all workers but one) and has at most ``plugin_queue`` waiting (default:
+    half the queue), else ``PluginBusy``; all plugins together have at most ``queue`` waiting,
+    else ``QueueFull``. A plugin's ``PluginLimits.max_concurrency``/``max_queue`` override its
+    share (up to ``workers``/``queue``).
+
+    The timeout starts when the job says so (or when a thread picks it up); past it the caller
+    gets ``PoolTimeout`` while the job goes on. A job still running ``ABANDON_AFTER_S`` later is
+    abandoned: a new thread replaces its one (so capacity is kept) while the job keeps counting
+    against its plugin's concurrency until it really ends. Threads are daemons: a call that
+    never returns does not keep the process from exiting."""
+
+    def __init__(self, workers: int, queue: int, plugin_concurrency: int | None = None,
+                 plugin_queue: int | None = None) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("need workers >= 1 and queue >= 0")
         self.workers = workers
-        self.capacity = workers + queue
-        self._threads = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="plugin")
+        self.queue = queue
+        self.plugin_concurrency = min(workers, plugin_concurrency or default_plugin_concurrency(workers))
+        self.plugin_queue = min(queue, default_plugin_queue(queue) if plugin_queue is None else plugin_queue)
+        self.max_abandoned = ABANDONED_PER_WORKER * workers
         self._lock = threading.Lock()
-        self._pending = 0  # accepted and not yet finished (running + waiting)
-        self._running = 0
+        self._lanes: dict[str, _Lane] = {}
+        self._order: collections.deque[str] = collections.deque()  # plugins with waiting jobs, next first
+        self._idle: list[_Idle] = []  # threads waiting for a job, most recently idle last
+        self._free = workers  # worker slots no job holds
+        self._waiting = 0
+        self._running = 0  # on a thread, abandoned included
+        self._abandoned = 0
+        self._closed = False
+        self._thread_ids = itertools.count(1)
 
     @property
     def running(self) -> int:
+        """Jobs on a thread, abandoned ones included."""
         return self._running
 
     @property
     def waiting(self) -> int:
-        with self._lock:
-            return max(0, self._pending - self._running)
+        return self._waiting
 
-    async def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, deferred_start: bool = False) -> T:
-        """Run ``fn(*args)`` on a pool thread. Raises ``QueueFull`` at once when the pool is
-        full, ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own).
+    @property
+    def abandoned(self) -> int:
+        """Jobs running on threads that were given up and replaced."""
+        return self._abandoned
+
+    async def run(self, fn: Callable[..., T], *args: Any, key: str, limits: PluginLimits | None = None,
+                  timeout: float | None = None, deferred_start: bool = False) -> T:
+        """Run ``fn(*args)`` on a pool thread, in plugin ``key``'s share (``limits`` may override
+        it). Raises ``PluginBusy`` or ``QueueFull`` at once when there is no room,
+        ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own).
 
         With ``deferred_start`` the clock starts when the job says so: it is called as
         ``fn(start_clock, *args)`` and calls ``start_clock()`` once its untimed part is done."""
-        with self._lock:
-            if self._pending >= self.capacity:
-                raise QueueFull(self.capacity)
-            self._pending += 1
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[T] = loop.create_future()
-        # When the timed part started (loop.time()); written by the job's thread. The loop is not
-        # woken for it: the timer below checks it when it fires (one wake-up per run, not two).
         clock = _Clock()
+        timer: list[asyncio.TimerHandle] = []
 
-        def job() -> T:
+        def call() -> T:
             if not deferred_start:
                 clock.start()
-            with self._lock:
-                self._running += 1
-            try:
-                return fn(clock.start, *args) if deferred_start else fn(*args)
-            finally:
-                with self._lock:
-                    self._running -= 1
+            return fn(clock.start, *args) if deferred_start else fn(*args)
 
-        def check_deadline() -> None:
-            if outcome.done():
-                return
-            now = loop.time()
-            if clock.started is not None and now >= clock.started + timeout:
-                outcome.set_exception(PoolTimeout())
-                return
-            # Not started yet (queued, or in its untimed part): look again a timeout later.
-            wake_at = clock.started + timeout if clock.started is not None else now + timeout
-            timers[0] = loop.call_at(wake_at, check_deadline)
-
-        def settle(done: concurrent.futures.Future[T]) -> None:
-            for timer in timers:
-                timer.cancel()
+        def settle(result: Any, error: BaseException | None) -> None:
+            for handle in timer:
+                handle.cancel()
             if outcome.done():  # timed out or cancelled: nobody waits for this any more
-                if not done.cancelled():
-                    done.exception()
                 return
-            if done.cancelled():
-                outcome.cancel()
-            elif done.exception() is not None:
-                outcome.set_exception(done.exception())
+            if error is not None:
+                outcome.set_exception(error)
             else:
-                outcome.set_result(done.result())
+                outcome.set_result(result)
 
-        def finished(done: concurrent.futures.Future[T]) -> None:
-            self._finished(done)
+        def report(result: Any, error: BaseException | None) -> None:
             try:
-                loop.call_soon_threadsafe(settle, done)
+                loop.call_soon_threadsafe(settle, result, error)
             except RuntimeError:  # the loop is gone: nobody waits for this any more
                 pass
 
-        try:
-            done = self._threads.submit(job)
-        except RuntimeError:  # shut down
-            self._finished(None)
-            raise
-        timers: list[asyncio.TimerHandle] = []
+        def watch() -> None:
+            """The deadline (``PoolTimeout`` for the caller), then the abandonment check. The loop
+            is not woken when a job starts: this looks at its clock when it fires."""
+            if job.state == _DONE:
+                return
+            now = loop.time()
+            if clock.started is None:  # waiting, or in its untimed part: look again a timeout later
+                timer[:] = [loop.call_at(now + timeout, watch)]
+                return
+            deadline = clock.started + timeout
+            if now < deadline:
+                timer[:] = [loop.call_at(deadline, watch)]
+                return
+            if not outcome.done():
+                outcome.set_exception(PoolTimeout())
+            if now < deadline + ABANDON_AFTER_S:
+                timer[:] = [loop.call_at(deadline + ABANDON_AFTER_S, watch)]
+            elif not self._abandon(job):  # too many abandoned threads already: look again later
+                timer[:] = [loop.call_later(ABANDON_AFTER_S, watch)]
+
+        job = self._submit(key, limits, call, report, clock)
         if timeout is not None:
-            timers.append(loop.call_later(timeout, check_deadline))
-        done.add_done_callback(finished)
+            timer.append(loop.call_later(timeout, watch))
         try:
             return await outcome
         except asyncio.CancelledError:
-            done.cancel()  # frees the slot if it had not started; a running job finishes
+            self._withdraw(job)  # frees its place if it had not started; a running job goes on
             raise
 
-    def _finished(self, _future: object) -> None:
+    # -- scheduling (every method below with "lock held" runs under self._lock) -------------------
+
+    def _submit(self, key: str, limits: PluginLimits | None, call: Callable[[], Any],
+                report: Callable[[Any, BaseException | None], None], clock: _Clock) -> _Job:
+        """Admit a job or refuse it at once (``PluginBusy``, ``QueueFull``)."""
         with self._lock:
-            self._pending -= 1
+            if self._closed:
+                raise QueueFull("server shutting down")
+            lane = self._lanes.get(key) or _Lane()
+            concurrency, queue = self._share(limits)
+            lane.concurrency = concurrency
+            if lane.abandoned >= concurrency:
+                raise _held_by_abandoned(key)
+            if not (lane.active < concurrency and self._free > 0):  # cannot start now: it waits
+                if len(lane.waiting) >= queue:
+                    raise PluginBusy(f"plugin {key} busy: {lane.active} running and {len(lane.waiting)} "
+                                     "waiting (its share of the server), try again later")
+                if self._waiting >= self.queue:
+                    raise QueueFull(f"server busy: {self.workers - self._free} requests running and "
+                                    f"{self._waiting} queued, try again later")
+            job = _Job(key, lane, call, report, clock)
+            self._lanes[key] = lane
+            lane.waiting.append(job)
+            self._waiting += 1
+            if len(lane.waiting) == 1:
+                self._order.append(key)
+            self._dispatch()
+            return job
+
+    def _share(self, limits: PluginLimits | None) -> tuple[int, int]:
+        """A plugin's (concurrency, queue): the pool's defaults unless its limits say otherwise."""
+        concurrency, queue = self.plugin_concurrency, self.plugin_queue
+        if limits is not None and limits.max_concurrency is not None:
+            concurrency = min(self.workers, limits.max_concurrency)
+        if limits is not None and limits.max_queue is not None:
+            queue = min(self.queue, limits.max_queue)
+        return concurrency, queue
+
+    def _next(self) -> _Job | None:
+        """Take the next job that may start, round robin over the plugins (lock held)."""
+        if self._free == 0:
+            return None
+        for i, key in enumerate(self._order):
+            lane = self._lanes[key]
+            if lane.active < lane.concurrency:
+                del self._order[i]
+                job = lane.waiting.popleft()
+                if lane.waiting:
+                    self._order.append(key)  # its next job goes behind the other plugins'
+                job.state = _RUNNING
+                lane.active += 1
+                self._free -= 1
+                self._waiting -= 1
+                self._running += 1
+                return job
+        return None
+
+    def _dispatch(self) -> None:
+        """Give every job that may start now to an idle thread, or to a new one (lock held)."""
+        while (job := self._next()) is not None:
+            if self._idle:
+                idle = self._idle.pop()
+                idle.job = job
+                idle.wake.notify()
+            else:
+                name = f"plugin-{next(self._thread_ids)}"
+                threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+
+    def _take(self, idle: _Idle) -> _Job | None:
+        """Wait until a job is given to this thread; None once the pool is shut down (lock held)."""
+        idle.job = None
+        self._idle.append(idle)
+        while idle.job is None and not self._closed:
+            idle.wake.wait()
+        return idle.job
+
+    def _work(self, job: _Job | None) -> None:
+        """A pool thread: run jobs until the pool shuts down, or until the job it runs has been
+        abandoned (a replacement thread has its slot by then)."""
+        idle = _Idle(self._lock)
+        while job is not None:
+            try:
+                result, error = job.call(), None
+            except BaseException as exc:  # noqa: BLE001 - the caller's to handle
+                result, error = None, exc
+            with self._lock:
+                keep = self._finished(job)
+                job.report(result, error)  # after the bookkeeping: the caller may send the next one at once
+                job = (self._next() or self._take(idle)) if keep else None
+
+    def _finished(self, job: _Job) -> bool:
+        """Account for a job that has returned; False if its thread is no longer a worker (lock held)."""
+        job.state = _DONE
+        lane = job.lane
+        lane.active -= 1
+        self._running -= 1
+        if job.abandoned:
+            lane.abandoned -= 1
+            self._abandoned -= 1
+            self._dispatch()  # its plugin may have waiting jobs that can start now
+        else:
+            self._free += 1
+        self._tidy(job.key, lane)
+        return not job.abandoned
+
+    def _tidy(self, key: str, lane: _Lane) -> None:
+        """Forget a plugin with nothing waiting or running (lock held)."""
+        if not lane.waiting and lane.active == 0 and self._lanes.get(key) is lane:
+            del self._lanes[key]
+
+    def _withdraw(self, job: _Job) -> None:
+        """The caller gave up: a job still waiting leaves its queue."""
+        with self._lock:
+            if job.state != _WAITING:
+                return
+            job.state = _DONE
+            job.lane.waiting.remove(job)
+            self._waiting -= 1
+            if not job.lane.waiting:
+                self._order.remove(job.key)
+            self._tidy(job.key, job.lane)
+
+    def _abandon(self, job: _Job) -> bool:
+        """Give up a job's thread and start another in its place; False at the cap on abandoned
+        threads. When a plugin's abandoned jobs hold all its concurrency, its waiting jobs are
+        refused (``PluginBusy``) rather than left to wait for calls that may never return."""
+        with self._lock:
+            if job.state == _DONE or self._closed:
+                return True
+            if self._abandoned >= self.max_abandoned:
+                first, job.kept = not job.kept, True
+                if first:
+                    log.warning("plugin %s: a run is still going %g s past its deadline, but %d threads are "
+                                "abandoned already: it keeps its worker", job.key, ABANDON_AFTER_S, self._abandoned)
+                return False
+            lane = job.lane
+            job.abandoned = True
+            lane.abandoned += 1
+            self._abandoned += 1
+            self._free += 1
+            refused: list[_Job] = []
+            if lane.abandoned >= lane.concurrency and lane.waiting:
+                refused = list(lane.waiting)
+                lane.waiting.clear()
+                self._waiting -= len(refused)
+                self._order.remove(job.key)
+                for waiting in refused:
+                    waiting.state = _DONE
+            self._dispatch()
+            abandoned = self._abandoned
+        log.warning("plugin %s: a run still going %g s past its deadline is abandoned: its thread runs on until "
+                    "the call returns, a new thread takes its place (%d abandoned now)", job.key, ABANDON_AFTER_S, abandoned)
+        for waiting in refused:
+            waiting.report(None, _held_by_abandoned(job.key))
+        return True
 
     def shutdown(self) -> None:
-        """Drop jobs that have not started; running ones finish (the engine's timeout bounds them)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """Refuse new jobs and the waiting ones (503); running jobs go on, on daemon threads, so
+        that a call the engine cannot stop never keeps the process from exiting."""
+        with self._lock:
+            self._closed = True
+            refused = [job for lane in self._lanes.values() for job in lane.waiting]
+            for lane in self._lanes.values():
+                lane.waiting.clear()
+            for job in refused:
+                job.state = _DONE
+            self._order.clear()
+            self._waiting = 0
+            for idle in self._idle:
+                idle.wake.notify()
+            self._idle.clear()
+        for job in refused:
+            job.report(None, QueueFull("server shutting down"))
 
 
 class _Progress:
-    """The step a run is at, written by its thread and read when the request gives up on it."""
+    """Where a run is, written by its thread: the step (read when the request gives up on it), and
+    the request's answer, handed over as soon as ``process`` has answered -- the cleanup that
+    follows runs on the same thread (holding its slot) but is not waited for."""
 
-    __slots__ = ("step",)
+    __slots__ = ("step", "answer", "_loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.step = "load"
+        self._loop = loop
+        self.answer: asyncio.Future[Any] = loop.create_future()
+
+    def answered(self, output: Any = None, error: BaseException | None = None) -> None:
+        """From the run's thread: this is the request's answer, whatever the cleanup does."""
+        self._loop.call_soon_threadsafe(_settle, self.answer, output, error)
+
+
+def _settle(answer: asyncio.Future[Any], output: Any, error: BaseException | None) -> None:
+    if answer.done():  # the request gave up already (timeout, cancelled)
+        return
+    if error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(output)
 
 
 class PluginRunner:
@@ -223,12 +489,37 @@ class PluginRunner:
     async def run(self, name: str, x: Any) -> Any:
         """Plugin ``name``'s answer to ``x``: ``process(x)`` for ABI v1 (``x`` must be an i32,
         else ``BadInput``), ``call_json(x)`` for ABI v2. Raises the registry's lookup errors,
-        ``BadInput``, ``LifecycleError``, ``QueueFull`` or ``RunTimeout``."""
-        progress = _Progress()
+        ``BadInput``, ``LifecycleError``, ``QueueFull`` or ``RunTimeout``.
+
+        The answer is returned once ``process`` has answered: a cleanup that fails or runs past
+        the deadline after that is logged, and the answer stands."""
+        progress = _Progress(asyncio.get_running_loop())
+        job = asyncio.ensure_future(
+            self.pool.run(self._lifecycle, name, x, progress, key=name, limits=self.registry.cached_limits(name),
+                          timeout=self.timeout_ms / 1000, deferred_start=True)
+        )
+        job.add_done_callback(lambda done: self._job_done(name, progress, done))
         try:
-            return await self.pool.run(self._lifecycle, name, x, progress, timeout=self.timeout_ms / 1000, deferred_start=True)
-        except PoolTimeout:
-            raise RunTimeout(progress.step, self.timeout_ms) from None
+            return await progress.answer
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+
+    def _job_done(self, name: str, progress: _Progress, job: asyncio.Future[Any]) -> None:
+        """The run's thread is done (or the request gave up on it): answer, unless it has been."""
+        if job.cancelled():
+            progress.answer.cancel()
+            return
+        error = job.exception()
+        if not progress.answer.done():
+            if isinstance(error, PoolTimeout):
+                error = RunTimeout(progress.step, self.timeout_ms)
+            _settle(progress.answer, None if error else job.result(), error)
+        elif isinstance(error, PoolTimeout):
+            log.warning("plugin %s: cleanup still running at the request's %d ms deadline (the answer was sent)",
+                        name, self.timeout_ms)
+        elif error is not None and not isinstance(error, LifecycleError):
+            log.error("plugin %s: the run failed after its answer was sent", name, exc_info=error)
 
     def _lifecycle(self, start_clock: Callable[[], None], name: str, x: Any, progress: _Progress) -> Any:
         """The request's timeout starts once the plugin's module is ready: compiling a new
@@ -258,18 +549,24 @@ class PluginRunner:
                 output = plugin.call_json(x) if plugin.abi_major == 2 else plugin.execute(x)
             except PluginCodeError as exc:
                 # The plugin answered normally (with an error code): its state is sound, clean up.
-                self._cleanup(plugin, entry.name, progress)
-                raise self._failed("execute", exc) from None
+                failure = self._failed("execute", exc)
+                self._cleanup(plugin, entry.name, progress, error=failure)
+                raise failure from None
             except WasmEdgeError as exc:
                 # A trap or timeout leaves the instance in an undefined state: it is discarded
                 # without calling into it again.
                 raise self._failed("execute", exc) from None
-            self._cleanup(plugin, entry.name, progress)
+            self._cleanup(plugin, entry.name, progress, output=output)
             return output
 
     @staticmethod
-    def _cleanup(plugin: Plugin, name: str, progress: _Progress) -> None:
-        """A failing cleanup is the plugin's problem, not the caller's: log it, keep the answer."""
+    def _cleanup(
+        plugin: Plugin, name: str, progress: _Progress, output: Any = None, error: LifecycleError | None = None
+    ) -> None:
+        """Hand the answer over first (when there is a cleanup to wait for), then clean up: a
+        failing or looping cleanup is the plugin's problem, not the caller's: it is logged."""
+        if "cleanup" in plugin.exports:
+            progress.answered(output, error)
         progress.step = "cleanup"
         try:
             plugin.cleanup()
