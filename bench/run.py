@@ -350,13 +350,18 @@ def _server(args: list[str], port: int, env: dict[str, str] | None = None) -> It
         yield base
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process, 20)
         log.close()
+
+
+def _stop(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _post_json(url: str, payload: dict) -> dict:

@@ -25,7 +25,6 @@ import collections
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fairness import percentile  # noqa: E402
 from rss_cycles import REPO, cycle, rss_kib  # noqa: E402
-from run import _free_port, _server_env  # noqa: E402
+from run import _free_port, _server_env, _stop  # noqa: E402
 
 from wasmedge_py.plugin import LOG_MAX_BYTES_PER_CALL  # noqa: E402
 
@@ -259,12 +258,7 @@ def soak_http(options: argparse.Namespace) -> bool:
             warm_up, baseline, hostile = asyncio.run(soak_server(f"http://127.0.0.1:{port}", server.pid, log_path, options))
         finally:
             stopping = time.perf_counter()
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            _stop(server, 30)
         stopped = time.perf_counter() - stopping
         log_text = log_path.read_bytes()
 
