@@ -270,11 +270,31 @@ def test_ten_thousand_refusals_leave_nothing_behind(wat):
         (lambda m: w.PluginLimits(fuel=0), r"fuel must be None \(no limit\) or in 1..18446744073709551614, got 0"),
         (lambda m: w.PluginLimits(max_memory_pages=0), "max_memory_pages must be in 1..65536, got 0"),
         (lambda m: w.PluginLimits(aot="yes"), "aot must be True or False, not str"),
+        (lambda m: w.Instance(m, host_modules=[host_env(lambda c, x: x)]).function("\udcff"), "name must be valid UTF-8"),
+        (lambda m: w.Instance(m, host_modules=[host_env(lambda c, x: x)]).memory("a\0b"), "name must not contain NUL"),
+        (lambda m: w.host_function(params=["i33"]), r"params must hold value types \(i32, i64, f32, f64\)"),
+        (lambda m: w.HostModule("env", [print]), "functions item must be a HostFunction, not builtin_function_or_method"),
+        (lambda m: w.Wasi(args="ab"), "args must be a list of str, not str"),
+        (lambda m: w.Config(max_memory_pages=0), "max_memory_pages must be in 1..65536, got 0"),
+        (lambda m: w.Module.from_bytes("(module)"), "data must be bytes, bytearray or memoryview, not str"),
     ],
 )
 def test_refusals_name_the_argument_and_its_range(host_module, make, message):
     with pytest.raises((w.ArgumentError, w.ValueRangeError), match=message):
         make(host_module)
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [(math.nan, w.ValueRangeError), (math.inf, w.ValueRangeError), (object(), w.ArgumentError), ({1j: 2}, w.ArgumentError)],
+    ids=repr,
+)
+def test_call_json_refuses_what_json_cannot_say(built_plugins, value, error):
+    with w.load_plugin(built_plugins / "plugins" / "upper" / "upper.wasm", w.PluginLimits(aot=False)) as plugin:
+        plugin.init()
+        with pytest.raises(error, match="call_json: the value"):
+            plugin.call_json(value)
+        assert plugin.call_json("ok") == "OK"
 
 
 # -- 5. a damaged AOT cache entry is the cache's fault, not the plugin's --------------------------

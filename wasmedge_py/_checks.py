@@ -95,6 +95,10 @@ def text(value: object, name: str) -> str:
         raise ArgumentError(f"{name} must be a str, not {_type_name(value)}")
     if "\0" in value:
         raise ValueRangeError(f"{name} must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueRangeError(f"{name} must be valid UTF-8 text (no lone surrogates), got {value!r}") from None
     return value
 
 

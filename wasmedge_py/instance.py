@@ -188,10 +188,9 @@ class Instance(Handle):
 
     def function(self, name: str) -> Function:
         """The exported function ``name``; raises ``ExportNotFoundError`` if there is none."""
-        if type(name) is not str:
-            _checks.text(name, "name")
-        function = self._functions.get(name)
+        function = self._functions.get(name) if type(name) is str else None
         if function is None:
+            _checks.text(name, "name")
             module = self.module
             native_name = module._native_names.get(name)
             if native_name is None:  # not an exported function of the module: let the engine say

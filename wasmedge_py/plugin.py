@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from . import _checks, strict_json
 from .errors import (
     ArgumentError,
+    ValueRangeError,
     ExportNotFoundError,
     LoadError,
     PluginABIError,
@@ -391,7 +392,17 @@ class Plugin:
 
     def call_json(self, value: Any) -> Any:
         """ABI v2 with JSON: ``value`` goes in as JSON text, the output is parsed as JSON."""
-        output = self.call_bytes(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        try:
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:  # NaN or infinity, or a circular reference
+            raise ValueRangeError(f"call_json: the value is not valid JSON: {exc}") from None
+        except (TypeError, RecursionError) as exc:
+            raise ArgumentError(f"call_json: the value cannot be written as JSON: {exc}") from None
+        try:
+            data = text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate
+            raise ValueRangeError(f"call_json: the value is not valid UTF-8 text: {exc}") from None
+        output = self.call_bytes(data)
         try:
             return strict_json.loads(output)
         except ValueError as exc:  # not RFC 8259: NaN, 1e400, over-deep, over-long integers, bad UTF-8
