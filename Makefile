@@ -120,8 +120,21 @@ $(V2_CXX_PLUGINS): %.wasm: %.cpp $(SDK_HEADER)
 setup:
 	@scripts/setup.sh
 
-test: setup
+# Lint and type checks (ruff, mypy: settings in pyproject.toml); `make test` runs them first.
+.PHONY: lint
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked `slow` (real processes, AOT compiles, fuzzing, the CLI parity
+# batch): well under 30 s. `make test` still runs them all.
+.PHONY: test-fast
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # 100,000 load -> instantiate -> call -> close cycles; fails if RSS grows 5 % or more.
 .PHONY: rss
@@ -157,16 +170,23 @@ serve: setup plugins
 	$(VENV)/bin/python -m server --host 127.0.0.1 --port 8080 --plugins plugins $(SERVE_ARGS)
 
 # ---------------------------------------------------------------------------
-# Fuzzing (bench/fuzz.py): 10,000 mutated modules through the binding and the
+# Fuzzing (tests/fuzz/fuzz.py): 10,000 mutated modules through the binding and the
 # plugin runtime, in batches run by child processes. Fails on any crash, hang
 # or exception that is not a WasmEdgeError; crashers are saved with a note in
 # build/fuzz-crashes. Vary it with FUZZ_ARGS='--seed 2 --modules 50000'.
 # A 300-module run (--quick) is part of `make test`.
+# Then the API fuzzer (tests/fuzz/api_fuzz.py): 3 minutes of random sequences of the
+# public API (hypothesis state machine), each in a child process; fails on any
+# crash, hang, non-WasmEdgeError exception or leaked native object, saving a
+# minimised reproducer script in build/api-fuzz-crashes. Vary it with
+# API_FUZZ_ARGS='--seconds 600 --seed 2'. 40 sequences are part of `make test`.
 # ---------------------------------------------------------------------------
 .PHONY: fuzz
 FUZZ_ARGS ?=
+API_FUZZ_ARGS ?=
 fuzz: setup
-	$(VENV)/bin/python bench/fuzz.py --modules 10000 --batch 200 --jobs 2 --seed 1 $(FUZZ_ARGS)
+	$(VENV)/bin/python tests/fuzz/fuzz.py --modules 10000 --batch 200 --jobs 2 --seed 1 $(FUZZ_ARGS)
+	$(VENV)/bin/python tests/fuzz/api_fuzz.py --seconds 180 --seed 1 $(API_FUZZ_ARGS)
 
 # The SDK example plugins checked exhaustively (thousands of inputs; about a minute).
 .PHONY: check-sdk

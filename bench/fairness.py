@@ -34,7 +34,7 @@ from run import REPO, _free_port, _python_m_server, _server  # noqa: E402
 from server.settings import default_workers  # noqa: E402
 
 HELLO = {"plugin": "hello", "input": 21}
-RUNAWAY_WAT = REPO / "tests" / "hostile" / "runaway_loop.wat"
+RUNAWAY_WAT = REPO / "tests" / "wat" / "hostile" / "runaway_loop.wat"
 
 
 def make_store(root: Path) -> Path:
@@ -101,8 +101,11 @@ def run_case(store: Path, flags: list[str], options: argparse.Namespace, floodin
         asyncio.run(measure(base, 1.0, 1))  # warm-up: loads hello
         flooder = None
         if flooding:
-            flooder = subprocess.Popen([sys.executable, __file__, "--flood-only", base, "--flood", str(options.flood)],
-                                       stdout=subprocess.PIPE, text=True)
+            flooder = subprocess.Popen(
+                [sys.executable, __file__, "--flood-only", base, "--flood", str(options.flood)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(2.0)  # the flood fills its share of the workers and the queue
         try:
             latencies = asyncio.run(measure(base, options.seconds, options.clients))
@@ -126,8 +129,10 @@ def main() -> int:
         return 0
 
     workers = default_workers()
-    print(f"python -m server with the defaults: {workers} workers, queue 64, timeout 1000 ms; "
-          f"{options.clients} hello clients for {options.seconds:g} s per row; flood: {options.flood} runaway clients")
+    print(
+        f"python -m server with the defaults: {workers} workers, queue 64, timeout 1000 ms; "
+        f"{options.clients} hello clients for {options.seconds:g} s per row; flood: {options.flood} runaway clients"
+    )
     print(f"{'':44} {'requests':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  flood answered (status x count)")
     cases = [
         ("hello, no flood", [], False),
@@ -138,8 +143,11 @@ def main() -> int:
         store = make_store(Path(directory))
         for label, flags, flooding in cases:
             latencies, flood_statuses = run_case(store, flags, options, flooding)
-            print(f"{label:44} {len(latencies):9d} {percentile(latencies, 50) * 1000:8.1f} "
-                  f"{percentile(latencies, 99) * 1000:8.1f} {max(latencies) * 1000:8.1f}  {flood_statuses}", flush=True)
+            print(
+                f"{label:44} {len(latencies):9d} {percentile(latencies, 50) * 1000:8.1f} "
+                f"{percentile(latencies, 99) * 1000:8.1f} {max(latencies) * 1000:8.1f}  {flood_statuses}",
+                flush=True,
+            )
     return 0
 
 

@@ -3,9 +3,9 @@ it back from another busy Python thread (in the service, the event loop) waits f
 
     .venv/bin/python bench/gil_handoff.py
 
-Times the per-request plugin lifecycle (``load_plugin(module=cached)`` + init/execute/cleanup +
-close, default limits) alone, then with a second thread spinning in Python, at CPython's default
-switch interval and at the service's (server/app.py ``SWITCH_INTERVAL``).
+Times the per-request plugin lifecycle (``run_plugin(module=cached)``: instantiate, init, process,
+cleanup, close; default limits) alone, then with a second thread spinning in Python, at CPython's
+default switch interval and at the service's (server/process.py ``SWITCH_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import wasmedge_py as w
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from server.app import SWITCH_INTERVAL  # noqa: E402
+from server.process import SWITCH_INTERVAL  # noqa: E402
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "hello" / "hello.wasm"
 
@@ -26,10 +26,7 @@ PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "hello" / "hello.wasm
 def per_cycle(module: w.Module, limits: w.PluginLimits, cycles: int) -> float:
     started = time.perf_counter()
     for _ in range(cycles):
-        with w.load_plugin(PLUGIN, limits, module=module) as plugin:
-            plugin.init()
-            plugin.execute(21)
-            plugin.cleanup()
+        w.run_plugin(PLUGIN, 21, limits, module=module)
     return (time.perf_counter() - started) / cycles
 
 
@@ -59,8 +56,10 @@ def main() -> int:
     for interval in (default, SWITCH_INTERVAL):
         sys.setswitchinterval(interval)
         contended = with_spinner(lambda: per_cycle(module, limits, 100))
-        print(f"with a busy Python thread, switch interval {interval * 1000:.1f} ms: {contended * 1e6:9.1f} µs"
-              f"  ({contended / alone:.0f}x)")
+        print(
+            f"with a busy Python thread, switch interval {interval * 1000:.1f} ms: {contended * 1e6:9.1f} µs"
+            f"  ({contended / alone:.0f}x)"
+        )
     sys.setswitchinterval(default)
     return 0
 

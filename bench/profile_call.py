@@ -101,7 +101,10 @@ def build_helper_abi() -> Path:
     target = BUILD / "libwpy_fastcall.so"
     source = REPO / "bench" / "fastcall.c"
     if not target.exists() or source.stat().st_mtime > target.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", f"-I{WASMEDGE_INCLUDE}", "-o", str(target), str(source), "-lwasmedge"], check=True)
+        subprocess.run(
+            ["gcc", "-O2", "-shared", "-fPIC", f"-I{WASMEDGE_INCLUDE}", "-o", str(target), str(source), "-lwasmedge"],
+            check=True,
+        )
     return target
 
 
@@ -138,7 +141,8 @@ def main() -> int:
     instance.call("init")
     process = instance.function("process")
     process(21), process(21)  # warm: the second untimed call binds the specialised call
-    executor, native = instance._executor, process._native
+    call_context, native = process._calls, process._native
+    executor = call_context.native_executor
     params, results = process._params, process._results
     invoke = lib.WasmEdge_ExecutorInvoke
     store(params[0], ValType.I32, 21, 0)
@@ -178,7 +182,7 @@ def main() -> int:
         p0, r0, i32 = params[0], results[0], ValType.I32
         for _ in range(n):
             store(p0, i32, 21, 0)
-            process._invoke()
+            call_context.invoke(native, params, 1, results, 1, None)
             load(r0, i32)
 
     specialised, args = process._call, (21,)
@@ -199,7 +203,7 @@ def main() -> int:
         "lib.WasmEdge_ExecutorInvoke only (args preset), ABI mode": abi_mode_invoke(executor, native),
         "_ffi.invoke + poke param word, read result .I32": raw_pokes,
         "_ffi.invoke + values.store / values.load instead": raw_store_load,
-        "Function._invoke + values.store / load (the timeout path's pieces)": invoke_method,
+        "CallContext.invoke + values.store / load (the timeout path's pieces)": invoke_method,
         "Function._call (specialised for (i32) -> (i32): lock, checks)": specialised_call,
         "full Function.__call__": full,
     }
@@ -245,15 +249,19 @@ def main() -> int:
     source = REPO / "bench" / "c_floor.c"
     header = REPO / "bench" / "bench_util.h"  # included by c_floor.c
     if not c_floor.exists() or max(source.stat().st_mtime, header.stat().st_mtime) > c_floor.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(c_floor), str(source), "-lwasmedge"], check=True)
+        subprocess.run(
+            ["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(c_floor), str(source), "-lwasmedge"], check=True
+        )
     floor = subprocess.run([str(BUILD / "c_floor"), str(PLUGIN), str(calls), "10", "7"], capture_output=True, text=True)
     if floor.returncode == 0:
         rows.append(("C floor (bench/c_floor.c), no Python", float(floor.stdout.split()[1])))
 
     full_ns = dict(rows)["full Function.__call__"]
     width = max(len(name) for name, _ in rows)
-    print(f"warm process(21), {calls} calls per run, best of 7 interleaved runs (ns per call); "
-          f"package in {_ffi.MODE} mode ({_ffi.MODE_REASON})")
+    print(
+        f"warm process(21), {calls} calls per run, best of 7 interleaved runs (ns per call); "
+        f"package in {_ffi.MODE} mode ({_ffi.MODE_REASON})"
+    )
     for name, ns in rows:
         print(f"  {name:<{width}} {ns:8.0f} ns   {ns / full_ns * 100:5.1f} % of Function.__call__")
 

@@ -3,16 +3,17 @@
     .venv/bin/python bench/profile_lifecycle.py [--quick] [--cprofile] [--no-c] [--repo PATH]
 
 (It runs `make plugins` if cpp/plugin_abi.wasm, plugins/hello/hello.wasm or plugins/upper/upper.wasm
-is missing, and builds build/bench/runaway.wasm from tests/hostile/runaway_loop.wat with wat2wasm;
+is missing, and builds build/bench/runaway.wasm from tests/wat/hostile/runaway_loop.wat with wat2wasm;
 AOT rows compile through the default AOT cache, section 3b's AOT checks through a throwaway cache
 in a temporary directory.) Times are µs per operation, the best of several runs, with the rows of a
 group taking turns within each run so that background load hits them alike. Sections:
 
 1. totals -- one lifecycle from a cached, validated module: the plain binding (``Instance(module)``
    + init/process/cleanup + close, as bench/run.py's lifecycle row) without and with a timeout on
-   each call, and what the server does per request (``load_plugin(path, limits, module=cached)`` +
-   init/execute-or-call_bytes/cleanup + close) in the interpreter with a 1000 ms timeout on every
-   call and with none, then with the server's defaults (AOT, 1000 ms).
+   each call, and what the server does per request (``run_plugin(path, value, limits,
+   module=cached)``: instantiate, init, process or call_bytes, cleanup, close) in the interpreter
+   with a 1000 ms timeout on every call and with none, then with the server's defaults (AOT,
+   1000 ms).
 2. steps -- the interpreter lifecycle taken apart: the sub-steps of ``Instance(...)`` as
    wasmedge_py/instance.py does them (import checks, module retain, store create, an executor
    taken from the config's pool and given back, linking host imports, instantiate, the Handle
@@ -32,12 +33,12 @@ group taking turns within each run so that background load hits them alike. Sect
    is stopped at a 50 ms timeout in the interpreter and in AOT, that a second call on the same
    instance runs until its own deadline, and that the executor goes back to the pool and serves
    the next instance normally.
-4. with --cprofile: the top of a cProfile of 2000 load_plugin cycles.
+4. with --cprofile: the top of a cProfile of 2000 run_plugin cycles.
 
 ``--repo PATH`` imports ``wasmedge_py`` from another copy of the package (e.g. the tree with a
 change's files taken from HEAD) to compare before/after with the same script. Sections 2 and 3b
 reach into the package's internals, so that copy must have pooled executors
-(``Config.executor_pool``, wasmedge_py/executor.py) and its own built cffi extension (else it runs
+(``executor.pool_for``, wasmedge_py/executor.py) and its own built cffi extension (else it runs
 in ABI mode and its numbers are not comparable).
 """
 
@@ -65,14 +66,14 @@ PLUGINS = {
     "hello": REPO / "plugins" / "hello" / "hello.wasm",  # v1, no get_abi_version
     "upper": REPO / "plugins" / "upper" / "upper.wasm",  # v2, _initialize, imports env.host_log
 }
-RUNAWAY_WAT = REPO / "tests" / "hostile" / "runaway_loop.wat"
+RUNAWAY_WAT = REPO / "tests" / "wat" / "hostile" / "runaway_loop.wat"
 PROCESS_21 = 43  # cpp/plugin_abi.wasm: process(x) = 2x + 1
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (noisier)")
-    parser.add_argument("--cprofile", action="store_true", help="also print a cProfile of load_plugin cycles")
+    parser.add_argument("--cprofile", action="store_true", help="also print a cProfile of run_plugin cycles")
     parser.add_argument("--no-c", action="store_true", help="skip building and running bench/timed_call.c")
     parser.add_argument("--repo", type=Path, default=REPO, help="import wasmedge_py from this checkout")
     return parser.parse_args()
@@ -85,9 +86,9 @@ import wasmedge_py as w  # noqa: E402
 from wasmedge_py import instance as instance_mod  # noqa: E402
 from wasmedge_py._ffi import ffi, lib  # noqa: E402
 from wasmedge_py.compiler import AotCache, CompileOptions, load_aot  # noqa: E402
-from wasmedge_py.executor import WATCHDOG, Runner  # noqa: E402
+from wasmedge_py.executor import WATCHDOG, Executor, pool_for  # noqa: E402
 from wasmedge_py.host import HostCallState, create_native  # noqa: E402
-from wasmedge_py.plugin import _module_facts  # noqa: E402
+from wasmedge_py.plugin import _module_facts, known_abi_major  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import interleaved_best  # noqa: E402
@@ -150,16 +151,13 @@ def binding_cycle(module: w.Module, timeout: float | None) -> Callable[[], None]
 
 
 def plugin_cycle(path: Path, limits: w.PluginLimits, module: w.Module, calls: bool = True) -> Callable[[], None]:
+    """What the server does per request (``run_plugin``), or with ``calls=False`` only the instance."""
+    if not calls:
+        return lambda: w.load_plugin(path, limits, module=module).close()
+    value = b"hello, world" if known_abi_major(module) == 2 else 21
+
     def cycle() -> None:
-        with w.load_plugin(path, limits, module=module) as plugin:
-            if not calls:
-                return
-            plugin.init()
-            if plugin.abi_major == 2:
-                plugin.call_bytes(b"hello, world")
-            else:
-                plugin.execute(21)
-            plugin.cleanup()
+        w.run_plugin(path, value, limits, module=module)
 
     return cycle
 
@@ -183,17 +181,19 @@ def totals() -> dict[str, float]:
             rows = {
                 f"{name}: binding Instance + 3 calls + close": repeat(binding_cycle(plain, None)),
                 f"{name}: binding, timeout=1.0 on each call": repeat(binding_cycle(plain, 1.0)),
-                f"{name}: load_plugin + 3 calls, interpreter, timeout 1000 ms": repeat(
+                f"{name}: run_plugin (3 calls), interpreter, timeout 1000 ms": repeat(
                     plugin_cycle(path, timed, keep(w.load_module(path, timed)))
                 ),
-                f"{name}: load_plugin + 3 calls, interpreter, no timeout": repeat(plugin_cycle(path, untimed, interpreted)),
+                f"{name}: run_plugin (3 calls), interpreter, no timeout": repeat(
+                    plugin_cycle(path, untimed, interpreted)
+                ),
                 f"{name}: load_plugin + close only, interpreter, no timeout": repeat(
                     plugin_cycle(path, untimed, interpreted, calls=False)
                 ),
-                f"{name}: load_plugin + 3 calls, AOT, timeout 1000 ms (server default)": repeat(
+                f"{name}: run_plugin (3 calls), AOT, timeout 1000 ms (server default)": repeat(
                     plugin_cycle(path, aot_timed, keep(w.load_module(path, aot_timed)))
                 ),
-                f"{name}: load_plugin + 3 calls, AOT, no timeout": repeat(
+                f"{name}: run_plugin (3 calls), AOT, no timeout": repeat(
                     plugin_cycle(path, aot_untimed, keep(w.load_module(path, aot_untimed)))
                 ),
             }
@@ -203,14 +203,14 @@ def totals() -> dict[str, float]:
         path = PLUGINS["upper"]
         interpreted = keep(w.load_module(path, untimed))
         rows = {
-            "upper: load_plugin + call_bytes, interpreter, timeout 1000 ms": repeat(
+            "upper: run_plugin (call_bytes), interpreter, timeout 1000 ms": repeat(
                 plugin_cycle(path, timed, keep(w.load_module(path, timed)))
             ),
-            "upper: load_plugin + call_bytes, interpreter, no timeout": repeat(plugin_cycle(path, untimed, interpreted)),
+            "upper: run_plugin (call_bytes), interpreter, no timeout": repeat(plugin_cycle(path, untimed, interpreted)),
             "upper: load_plugin + close only, interpreter, no timeout": repeat(
                 plugin_cycle(path, untimed, interpreted, calls=False)
             ),
-            "upper: load_plugin + call_bytes, AOT, timeout 1000 ms (server default)": repeat(
+            "upper: run_plugin (call_bytes), AOT, timeout 1000 ms (server default)": repeat(
                 plugin_cycle(path, aot_timed, keep(w.load_module(path, aot_timed)))
             ),
         }
@@ -252,10 +252,10 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
     rows["store create/delete (native)"] = repeat(lambda: lib.WasmEdge_StoreDelete(lib.WasmEdge_StoreCreate()))
 
     def pooled_executor() -> None:
-        pool = config.executor_pool(with_statistics)
+        pool = pool_for(config._ptr, with_statistics)
         pool.give(pool.take())
 
-    rows["executor from the pool: Config.executor_pool + take + give"] = repeat(pooled_executor)
+    rows["executor from the pool: executor.pool_for + take + give"] = repeat(pooled_executor)
 
     def native_work(link: bool, instantiate: bool) -> Callable[[], None]:
         """Instance's native work (store, pooled executor, then host imports, instantiation) up
@@ -263,19 +263,19 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
 
         def work() -> None:
             store = lib.WasmEdge_StoreCreate()
-            pool = config.executor_pool(with_statistics)
-            runner = pool.take()
+            pool = pool_for(config._ptr, with_statistics)
+            executor = pool.take()
             natives = []
             if link:
                 natives.append(create_native(host_modules[0], HostCallState(), []))
-                lib.WasmEdge_ExecutorRegisterImport(runner.executor, store, natives[0])
+                lib.WasmEdge_ExecutorRegisterImport(executor.executor, store, natives[0])
             if instantiate:
                 out = ffi.new("WasmEdge_ModuleInstanceContext **")
-                assert lib.WasmEdge_ExecutorInstantiate(runner.executor, out, store, module._ptr).Code == 0
+                assert lib.WasmEdge_ExecutorInstantiate(executor.executor, out, store, module._ptr).Code == 0
                 natives.insert(0, out[0])
             for native in natives:
                 lib.WasmEdge_ModuleInstanceDelete(native)
-            pool.give(runner)
+            pool.give(executor)
             lib.WasmEdge_StoreDelete(store)
 
         return work
@@ -297,7 +297,7 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
         lambda: w.Instance(module, host_modules=host_modules, init_timeout=1.0).close()
     )
     rows["a pool miss instead (not per instance): executor + stop handle made, deleted"] = repeat(
-        lambda: Runner(config._ptr, with_statistics).delete()
+        lambda: Executor(config._ptr, with_statistics).delete()
     )
 
     # Function lookups, calls and close on a live instance.
@@ -322,7 +322,7 @@ def _steps_for(name: str, path: Path, module: w.Module, limits: w.PluginLimits) 
 
     # Plugin level.
     plugin_rows: dict[str, Callable[[int], None]] = {
-        "plugin export checks (Module.memo, cached)": repeat(lambda: module.memo("plugin", _module_facts)),
+        "plugin export checks (cached per Module)": repeat(lambda: _module_facts(module)),
         "Instance(module, host_modules=env-if-imported) + close": repeat(
             lambda: w.Instance(module, fuel=limits.fuel, wasi=limits.wasi, host_modules=host_modules).close()
         ),
@@ -349,7 +349,7 @@ def _noop_host_log():
 
 
 def runaway_wasm() -> Path:
-    """tests/hostile/runaway_loop.wat as a binary: process(i32) -> i32 never returns."""
+    """tests/wat/hostile/runaway_loop.wat as a binary: process(i32) -> i32 never returns."""
     path = BUILD / "runaway.wasm"
     if not path.exists():
         BUILD.mkdir(parents=True, exist_ok=True)
@@ -400,7 +400,7 @@ def timed_calls_in_python() -> None:
             assert process(21) == process(21, timeout=1.0) == PROCESS_21
             rows[f"{engine}: process(21)"] = repeat(functools.partial(process, 21))
             rows[f"{engine}: process(21, timeout=1.0)"] = repeat(functools.partial(process, 21, timeout=1.0))
-        stop_handle = warm._runner.stop_handle
+        stop_handle = warm._calls.executor.stop_handle
         rows["the watchdog alone (part of every timed call): arm + disarm"] = repeat(
             lambda: WATCHDOG.disarm(WATCHDOG.arm(stop_handle, 1.0))
         )
@@ -432,17 +432,17 @@ def timed_calls_in_python() -> None:
 
 
 def _check_runaway(engine: str, runaway: w.Module, after: w.Module) -> None:
-    """``runaway`` (tests/hostile/runaway_loop.wat) is stopped at a 50 ms deadline, twice on one
+    """``runaway`` (tests/wat/hostile/runaway_loop.wat) is stopped at a 50 ms deadline, twice on one
     instance (so the first stop was not left over); then an instance of ``after``, made from the
     same Config, gets the same pooled executor and its calls run normally."""
     with w.Instance(runaway) as spinning:
         process = spinning.function("process")
         print(f"  check a runaway {engine} call is stopped at 50 ms: {_stopped_at_deadline(process, 0.05)}")
         print(f"  check a second one there runs to its own deadline: {_stopped_at_deadline(process, 0.05)}")
-        runner = spinning._runner
+        executor = spinning._calls.executor
     with w.Instance(after) as fresh:
         fresh.call("init")
-        reused = fresh._runner is runner
+        reused = fresh._calls.executor is executor
         ok = reused and fresh.call("process", 21) == fresh.function("process")(21, timeout=1.0) == PROCESS_21
         verdict = "ok" if ok else "FAIL" if reused else "FAIL (the executor was not reused)"
         print(f"  check its executor, back in the pool, serves the next instance: {verdict}")
@@ -475,7 +475,7 @@ def profile_cycles() -> None:
     module.close()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
-    print("\n4. cProfile: 2000 load_plugin(module=cached) + 3 calls, timeout_ms=None (by own time)")
+    print("\n4. cProfile: 2000 run_plugin(module=cached), timeout_ms=None (by own time)")
     print(out.getvalue())
 
 

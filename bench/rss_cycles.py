@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from wasmedge_py import load_plugin
+from wasmedge_py import run_plugin
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,10 +26,7 @@ def rss_kib() -> int:
 
 
 def cycle(path: str) -> None:
-    with load_plugin(path) as plugin:
-        plugin.init()
-        assert plugin.execute(21) == 43
-        plugin.cleanup()
+    assert run_plugin(path, 21) == 43
 
 
 def main() -> int:

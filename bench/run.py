@@ -92,7 +92,18 @@ def build() -> dict[str, Path]:
     if _stale(out["c_floor"], BENCH / "c_floor.c", BENCH / "bench_util.h"):
         _run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(out["c_floor"]), str(BENCH / "c_floor.c"), "-lwasmedge"])
     if _stale(out["fib_wasm"], BENCH / "fib.c"):
-        _run(["clang-16", "--target=wasm32-wasi", "-nostdlib", "-Wl,--no-entry", "-O2", "-o", str(out["fib_wasm"]), str(BENCH / "fib.c")])
+        _run(
+            [
+                "clang-16",
+                "--target=wasm32-wasi",
+                "-nostdlib",
+                "-Wl,--no-entry",
+                "-O2",
+                "-o",
+                str(out["fib_wasm"]),
+                str(BENCH / "fib.c"),
+            ]
+        )
     if _stale(out["fib_native"], BENCH / "fib.c"):
         _run(["gcc", "-O2", "-DFIB_NATIVE_MAIN", "-o", str(out["fib_native"]), str(BENCH / "fib.c")])
     return out
@@ -113,7 +124,9 @@ def best_per_op(body: Callable[[int], None], count: int, repeats: int) -> float:
 
 
 def c_floor(binary: Path, module: Path, warm: int, cycles: int, repeats: int) -> tuple[float, float]:
-    output = subprocess.run([str(binary), str(module), str(warm), str(cycles), str(repeats)], check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [str(binary), str(module), str(warm), str(cycles), str(repeats)], check=True, capture_output=True, text=True
+    ).stdout
     values = dict(line.split() for line in output.splitlines())
     return float(values["warm"]) * 1e-9, float(values["lifecycle"]) * 1e-9
 
@@ -147,6 +160,7 @@ def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: floa
 
     def binding_cycle(path: Path) -> float:
         with load(path) as module:
+
             def body(n: int) -> None:
                 for _ in range(n):
                     with w.Instance(module) as instance:
@@ -170,10 +184,7 @@ def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: floa
 
     def plugin_cycle_body(n: int) -> None:
         for _ in range(n):
-            with w.load_plugin(PLUGIN, limits, module=module) as plugin:
-                plugin.init()
-                plugin.execute(21)
-                plugin.cleanup()
+            w.run_plugin(PLUGIN, 21, limits, module=module)
 
     plugin_cycle = best_per_op(plugin_cycle_body, max(100, cycle_n // 4), repeats)
     module.close()
@@ -217,7 +228,7 @@ def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: floa
         Row("lifecycle", "wasmtime-py: Store + Instance + 3 calls", wt_cycle, no_wt),
         Row("lifecycle", "C floor: WasmEdge C API, AOT .so", c_cycle_aot),
         Row("lifecycle", "binding: Instance + 3 calls + close, AOT", binding_cycle(plugin_so)),
-        Row("lifecycle", "load_plugin(module=cached) + init/execute/cleanup", plugin_cycle),
+        Row("lifecycle", "run_plugin(module=cached): init/process/cleanup", plugin_cycle),
     ]
 
 
@@ -225,7 +236,9 @@ def compute_rows(built: dict[str, Path], cache: AotCache, scale: float) -> list[
     fib_bytes = built["fib_wasm"].read_bytes()
     repeats = 5 if scale >= 1 else 2
 
-    native_output = subprocess.run([str(built["fib_native"]), str(FIB_N), "9"], check=True, capture_output=True, text=True).stdout.split()
+    native_output = subprocess.run(
+        [str(built["fib_native"]), str(FIB_N), "9"], check=True, capture_output=True, text=True
+    ).stdout.split()
     assert int(native_output[0]) == FIB_RESULT
     native = float(native_output[1]) * 1e-9
 
@@ -236,29 +249,59 @@ def compute_rows(built: dict[str, Path], cache: AotCache, scale: float) -> list[
             return best_per_op(lambda n: [fib(FIB_N) for _ in range(n)], 1, repeats)
 
     def aot(options: CompileOptions, config: w.Config) -> w.Module:
-        return w.Module.from_compiled(cache.get_or_compile(fib_bytes, options), config, aot=options)
+        return w.Module.from_compiled(cache.get_or_compile(fib_bytes, options), config, compiled_with=options)
 
     fuel = 10**12
     rows = [
         Row("compute", f"native C: gcc -O2, fib({FIB_N})", native),
-        Row("compute", "WasmEdge AOT (interruptible, the default)", binding(aot(CompileOptions(), w.Config()), repeats)),
-        Row("compute", "WasmEdge AOT, interruptible=False", binding(aot(CompileOptions(interruptible=False), w.Config()), repeats),
-            "timeouts cannot stop it"),
-        Row("compute", "WasmEdge AOT + cost measuring (fuel)",
-            binding(aot(CompileOptions(cost_measuring=True), w.Config(cost_measuring=True)), repeats, fuel=fuel)),
+        Row(
+            "compute", "WasmEdge AOT (interruptible, the default)", binding(aot(CompileOptions(), w.Config()), repeats)
+        ),
+        Row(
+            "compute",
+            "WasmEdge AOT, interruptible=False",
+            binding(aot(CompileOptions(interruptible=False), w.Config()), repeats),
+            "timeouts cannot stop it",
+        ),
+        Row(
+            "compute",
+            "WasmEdge AOT + cost measuring (fuel)",
+            binding(aot(CompileOptions(cost_measuring=True), w.Config(cost_measuring=True)), repeats, fuel=fuel),
+        ),
     ]
     if wasmtime is not None:
         engine = wasmtime.Engine()
         store = wasmtime.Store(engine)
         fib = wasmtime.Instance(store, wasmtime.Module(engine, fib_bytes), []).exports(store)["fib"]
         assert fib(store, FIB_N) == FIB_RESULT
-        rows.append(Row("compute", "wasmtime-py (Cranelift)", best_per_op(lambda n: [fib(store, FIB_N) for _ in range(n)], 1, repeats)))
+        rows.append(
+            Row(
+                "compute",
+                "wasmtime-py (Cranelift)",
+                best_per_op(lambda n: [fib(store, FIB_N) for _ in range(n)], 1, repeats),
+            )
+        )
     else:
         rows.append(Row("compute", "wasmtime-py (Cranelift)", None, "n/a: pip install wasmtime"))
     interpreted = w.Config(force_interpreter=True)
-    rows.append(Row("compute", "WasmEdge interpreter", binding(w.Module.from_bytes(fib_bytes, interpreted), 3 if scale >= 1 else 1)))
-    rows.append(Row("compute", "WasmEdge interpreter + fuel",
-                    binding(w.Module.from_bytes(fib_bytes, w.Config(force_interpreter=True, cost_measuring=True)), 2 if scale >= 1 else 1, fuel=fuel)))
+    rows.append(
+        Row(
+            "compute",
+            "WasmEdge interpreter",
+            binding(w.Module.from_bytes(fib_bytes, interpreted), 3 if scale >= 1 else 1),
+        )
+    )
+    rows.append(
+        Row(
+            "compute",
+            "WasmEdge interpreter + fuel",
+            binding(
+                w.Module.from_bytes(fib_bytes, w.Config(force_interpreter=True, cost_measuring=True)),
+                2 if scale >= 1 else 1,
+                fuel=fuel,
+            ),
+        )
+    )
     return rows
 
 
@@ -274,7 +317,9 @@ def load_rows(cache: AotCache, scale: float) -> list[Row]:
             cold = min(cold, time.perf_counter() - started)
             assert fresh.compiles == 1
     path = cache.get_or_compile(plugin_bytes)
-    first_hit = best_per_op(lambda n: [AotCache(cache.directory).get_or_compile(plugin_bytes) for _ in range(n)], 200, repeats)
+    first_hit = best_per_op(
+        lambda n: [AotCache(cache.directory).get_or_compile(plugin_bytes) for _ in range(n)], 200, repeats
+    )
     warm_hit = best_per_op(lambda n: [cache.get_or_compile(plugin_bytes) for _ in range(n)], 2000, repeats)
     load_so = best_per_op(lambda n: [w.Module.from_compiled(path).close() for _ in range(n)], 200, repeats)
     load_wasm = best_per_op(lambda n: [w.Module.from_file(PLUGIN).close() for _ in range(n)], 200, repeats)
@@ -287,7 +332,13 @@ def load_rows(cache: AotCache, scale: float) -> list[Row]:
     ]
     if wasmtime is not None:
         engine = wasmtime.Engine()
-        rows.append(Row("load", "wasmtime Module(): Cranelift compile", best_per_op(lambda n: [wasmtime.Module(engine, plugin_bytes) for _ in range(n)], 20, repeats)))
+        rows.append(
+            Row(
+                "load",
+                "wasmtime Module(): Cranelift compile",
+                best_per_op(lambda n: [wasmtime.Module(engine, plugin_bytes) for _ in range(n)], 20, repeats),
+            )
+        )
     return rows
 
 
@@ -298,7 +349,7 @@ HELLO_REQUEST = {"plugin": "hello", "input": 21}
 BUSY_SECONDS = 0.2  # of one core per busy request
 BUSY_REQUESTS, BUSY_CONCURRENCY = 8, 2
 
-# process(n) spins n iterations of a pure loop (as tests/server/wat/busy.wat): one core, no I/O.
+# process(n) spins n iterations of a pure loop (as tests/wat/busy.wat): one core, no I/O.
 BUSY_WAT = """
 (module
   (func (export "init") (result i32) (i32.const 0))
@@ -345,7 +396,9 @@ def _server(args: list[str], port: int, env: dict[str, str] | None = None) -> It
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
-                raise RuntimeError(f"bench: {' '.join(args[:4])} did not come up:\n{log.read().decode(errors='replace')}")
+                raise RuntimeError(
+                    f"bench: {' '.join(args[:4])} did not come up:\n{log.read().decode(errors='replace')}"
+                )
             time.sleep(0.05)
         yield base
     finally:
@@ -365,13 +418,26 @@ def _stop(process: subprocess.Popen, timeout: float) -> None:
 
 
 def _post_json(url: str, payload: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
 def _python_m_server(port: int, plugins: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "server", "--port", str(port), "--plugins", str(plugins), "--log-level", "WARNING", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "server",
+        "--port",
+        str(port),
+        "--plugins",
+        str(plugins),
+        "--log-level",
+        "WARNING",
+        *flags,
+    ]
 
 
 async def _drive(base: str, payload: dict, expected: dict | None, count: int, concurrency: int) -> float:
@@ -402,7 +468,9 @@ def _throughput(base: str, count: int, repeats: int) -> float:
     """Best seconds per request of ``repeats`` rounds of ``count`` hello requests, after a warm-up."""
     expected = {"output": 43}
     asyncio.run(_drive(base, HELLO_REQUEST, expected, max(200, count // 6), HTTP_CONCURRENCY))
-    return min(asyncio.run(_drive(base, HELLO_REQUEST, expected, count, HTTP_CONCURRENCY)) for _ in range(repeats)) / count
+    return (
+        min(asyncio.run(_drive(base, HELLO_REQUEST, expected, count, HTTP_CONCURRENCY)) for _ in range(repeats)) / count
+    )
 
 
 def _busy_store(directory: Path) -> Path:
@@ -445,8 +513,16 @@ def http_rows(scale: float = 1.0) -> list[Row]:
     rows.append(Row("http", "python -m server: /run hello", one, rate(one)))
 
     port = _free_port()
-    no_plugin = [sys.executable, str(BENCH / "http_no_plugin.py"), "--port", str(port), "--plugins", str(plugins),
-                 "--log-level", "WARNING"]
+    no_plugin = [
+        sys.executable,
+        str(BENCH / "http_no_plugin.py"),
+        "--port",
+        str(port),
+        "--plugins",
+        str(plugins),
+        "--log-level",
+        "WARNING",
+    ]
     with _server(no_plugin, port) as base:
         around = _throughput(base, count, repeats)
     rows.append(Row("http", "python -m server, the plugin's run taken out", around, rate(around)))
@@ -458,8 +534,21 @@ def http_rows(scale: float = 1.0) -> list[Row]:
     else:
         port = _free_port()
         no_control_socket = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
-        args = [sys.executable, "-m", "gunicorn", "server.app:make_app()", "-k", "aiohttp.GunicornWebWorker",
-                "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *no_control_socket]
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "server.app:make_app()",
+            "-k",
+            "aiohttp.GunicornWebWorker",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
+            *no_control_socket,
+        ]
         env = _server_env(WASMEDGE_PY_PLUGINS=str(plugins), WASMEDGE_PY_LOG_LEVEL="WARNING")
         with _server(args, port, env) as base:
             two = _throughput(base, count, repeats)
@@ -484,7 +573,9 @@ def http_rows(scale: float = 1.0) -> list[Row]:
             serial = _busy_seconds(base, n, answer, busy_repeats)
         port = _free_port()
         # One plugin may use both threads here (by default it gets all but one, see README "Fair sharing").
-        with _server(_python_m_server(port, store, "--workers", "2", "--plugin-concurrency", "2", *busy_flags), port) as base:
+        with _server(
+            _python_m_server(port, store, "--workers", "2", "--plugin-concurrency", "2", *busy_flags), port
+        ) as base:
             parallel = _busy_seconds(base, n, answer, busy_repeats)
     what = f"{BUSY_REQUESTS} busy requests ({n:,} iterations, {single:.2f} s alone), {BUSY_CONCURRENCY} at a time"
     rows.append(Row("http busy", "python -m server --workers 1", serial, f"wall time of {what}"))
@@ -514,28 +605,103 @@ def ratio(rows: list[Row], group: str, top: str, bottom: str) -> str | None:
 
 RATIOS = [
     # (group, label, numerator row, denominator row)
-    ("warm call", "binding / C floor", "binding: Function.__call__, interpreter", "C floor: WasmEdge C API, interpreter"),
+    (
+        "warm call",
+        "binding / C floor",
+        "binding: Function.__call__, interpreter",
+        "C floor: WasmEdge C API, interpreter",
+    ),
     ("warm call", "wasmtime / binding", "wasmtime-py: Func.__call__", "binding: Function.__call__, interpreter"),
-    ("warm call", "binding AOT / C floor AOT", "binding: Function.__call__, AOT .so", "C floor: WasmEdge C API, AOT .so"),
-    ("warm call", "C floor AOT / C floor interpreter", "C floor: WasmEdge C API, AOT .so", "C floor: WasmEdge C API, interpreter"),
-    ("warm call", "Plugin.execute / binding", "Plugin.execute (default limits: timeout, guard)", "binding: Function.__call__, interpreter"),
+    (
+        "warm call",
+        "binding AOT / C floor AOT",
+        "binding: Function.__call__, AOT .so",
+        "C floor: WasmEdge C API, AOT .so",
+    ),
+    (
+        "warm call",
+        "C floor AOT / C floor interpreter",
+        "C floor: WasmEdge C API, AOT .so",
+        "C floor: WasmEdge C API, interpreter",
+    ),
+    (
+        "warm call",
+        "Plugin.execute / binding",
+        "Plugin.execute (default limits: timeout, guard)",
+        "binding: Function.__call__, interpreter",
+    ),
     ("lifecycle", "binding / C floor", "binding: Instance + 3 calls + close", "C floor: WasmEdge C API, interpreter"),
-    ("lifecycle", "wasmtime / binding", "wasmtime-py: Store + Instance + 3 calls", "binding: Instance + 3 calls + close"),
-    ("lifecycle", "load_plugin cycle / binding", "load_plugin(module=cached) + init/execute/cleanup", "binding: Instance + 3 calls + close"),
+    (
+        "lifecycle",
+        "wasmtime / binding",
+        "wasmtime-py: Store + Instance + 3 calls",
+        "binding: Instance + 3 calls + close",
+    ),
+    (
+        "lifecycle",
+        "run_plugin cycle / binding",
+        "run_plugin(module=cached): init/process/cleanup",
+        "binding: Instance + 3 calls + close",
+    ),
     ("compute", "interpreter / AOT", "WasmEdge interpreter", "WasmEdge AOT (interruptible, the default)"),
     ("compute", "AOT / native C", "WasmEdge AOT (interruptible, the default)", f"native C: gcc -O2, fib({FIB_N})"),
-    ("compute", "AOT non-interruptible / native C", "WasmEdge AOT, interruptible=False", f"native C: gcc -O2, fib({FIB_N})"),
-    ("compute", "AOT interruptible / non-interruptible", "WasmEdge AOT (interruptible, the default)", "WasmEdge AOT, interruptible=False"),
-    ("compute", "AOT + fuel / AOT", "WasmEdge AOT + cost measuring (fuel)", "WasmEdge AOT (interruptible, the default)"),
+    (
+        "compute",
+        "AOT non-interruptible / native C",
+        "WasmEdge AOT, interruptible=False",
+        f"native C: gcc -O2, fib({FIB_N})",
+    ),
+    (
+        "compute",
+        "AOT interruptible / non-interruptible",
+        "WasmEdge AOT (interruptible, the default)",
+        "WasmEdge AOT, interruptible=False",
+    ),
+    (
+        "compute",
+        "AOT + fuel / AOT",
+        "WasmEdge AOT + cost measuring (fuel)",
+        "WasmEdge AOT (interruptible, the default)",
+    ),
     ("compute", "wasmtime / AOT", "wasmtime-py (Cranelift)", "WasmEdge AOT (interruptible, the default)"),
     ("compute", "interpreter + fuel / interpreter", "WasmEdge interpreter + fuel", "WasmEdge interpreter"),
-    ("load", "cold compile / cache hit (new AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, new AotCache (key + sha256 verify)"),
-    ("load", "cold compile / cache hit (same AotCache)", "cold AOT compile (plugin_abi.wasm -> .so, cached)", "AOT cache hit, same AotCache (key + stat)"),
+    (
+        "load",
+        "cold compile / cache hit (new AotCache)",
+        "cold AOT compile (plugin_abi.wasm -> .so, cached)",
+        "AOT cache hit, new AotCache (key + sha256 verify)",
+    ),
+    (
+        "load",
+        "cold compile / cache hit (same AotCache)",
+        "cold AOT compile (plugin_abi.wasm -> .so, cached)",
+        "AOT cache hit, same AotCache (key + stat)",
+    ),
     # time per request bare / time per request /run = throughput /run ÷ throughput bare
-    ("http", "/run ÷ bare aiohttp, throughput (target >= 0.6)", "bare aiohttp JSON handler (bench/http_bare.py)", "python -m server: /run hello"),
-    ("http", "service without the run ÷ bare aiohttp, throughput", "bare aiohttp JSON handler (bench/http_bare.py)", "python -m server, the plugin's run taken out"),
-    ("http", "gunicorn -w 2 ÷ one process, throughput", "python -m server: /run hello", "gunicorn -w 2 aiohttp workers: /run hello"),
-    ("http busy", "--workers 2 speed-up: workers 1 / workers 2 (target >= 1.8)", "python -m server --workers 1", "python -m server --workers 2"),
+    (
+        "http",
+        "/run ÷ bare aiohttp, throughput (target >= 0.6)",
+        "bare aiohttp JSON handler (bench/http_bare.py)",
+        "python -m server: /run hello",
+    ),
+    (
+        "http",
+        "service without the run ÷ bare aiohttp, throughput",
+        "bare aiohttp JSON handler (bench/http_bare.py)",
+        "python -m server, the plugin's run taken out",
+    ),
+    (
+        "http",
+        "gunicorn -w 2 ÷ one process, throughput",
+        "python -m server: /run hello",
+        "gunicorn -w 2 aiohttp workers: /run hello",
+    ),
+    (
+        "http busy",
+        "--workers 2 speed-up: workers 1 / workers 2 (target >= 1.8)",
+        "python -m server --workers 1",
+        "python -m server --workers 2",
+    ),
 ]
 
 
@@ -566,7 +732,12 @@ def main() -> int:
     built = build()
     cache = AotCache(BUILD / "aot-cache")
     load_average = os.getloadavg()[0]
-    rows = warm_and_lifecycle_rows(built, cache, scale) + compute_rows(built, cache, scale) + load_rows(cache, scale) + http_rows(scale)
+    rows = (
+        warm_and_lifecycle_rows(built, cache, scale)
+        + compute_rows(built, cache, scale)
+        + load_rows(cache, scale)
+        + http_rows(scale)
+    )
     header = (
         f"WasmEdge {w.version()} · wasmtime-py {_wasmtime_version()} · Python {platform.python_version()} · "
         f"{os.cpu_count()} CPUs · load average {load_average:.2f} at start · best of several runs per row"

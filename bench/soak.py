@@ -99,14 +99,38 @@ NORMAL = [
 ]
 # runaway_loop has more requests out than its default share (1 running + 32 waiting): it must meet its 503.
 HOSTILE = [
-    Kind("runaway_loop", lambda i: i, lambda i, status, body: status == 504 and _error(body, "timed out"),
-         (504, 503), REPO / "tests" / "hostile" / "runaway_loop.wat", 48),
-    Kind("log_flood", lambda i: FLOOD_MESSAGES, lambda i, status, body: status == 200 and body == {"output": FLOOD_MESSAGES},
-         (200,), REPO / "tests" / "server" / "wat" / "log_flood.wat", 4),
-    Kind("out_of_bounds", lambda i: i, lambda i, status, body: status == 500 and _error(body, "out of bounds memory access"),
-         (500,), REPO / "tests" / "hostile" / "out_of_bounds.wat", 4),
-    Kind("negative_code", lambda i: i, lambda i, status, body: status == 422 and body.get("code") == -3,
-         (422,), REPO / "tests" / "hostile" / "negative_code.wat", 4),
+    Kind(
+        "runaway_loop",
+        lambda i: i,
+        lambda i, status, body: status == 504 and _error(body, "timed out"),
+        (504, 503),
+        REPO / "tests" / "wat" / "hostile" / "runaway_loop.wat",
+        48,
+    ),
+    Kind(
+        "log_flood",
+        lambda i: FLOOD_MESSAGES,
+        lambda i, status, body: status == 200 and body == {"output": FLOOD_MESSAGES},
+        (200,),
+        REPO / "tests" / "wat" / "log_flood.wat",
+        4,
+    ),
+    Kind(
+        "out_of_bounds",
+        lambda i: i,
+        lambda i, status, body: status == 500 and _error(body, "out of bounds memory access"),
+        (500,),
+        REPO / "tests" / "wat" / "hostile" / "out_of_bounds.wat",
+        4,
+    ),
+    Kind(
+        "negative_code",
+        lambda i: i,
+        lambda i, status, body: status == 422 and body.get("code") == -3,
+        (422,),
+        REPO / "tests" / "wat" / "hostile" / "negative_code.wat",
+        4,
+    ),
 ]
 
 
@@ -142,8 +166,10 @@ def mix(count: int, share: float) -> list[Kind]:
 
 def _strict_json(text: str) -> object:
     """``json.loads`` that refuses NaN and Infinity: every answer must be RFC 8259 JSON."""
+
     def refuse(constant: str) -> object:
         raise ValueError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -172,21 +198,37 @@ class Phase:
 async def drive(session: aiohttp.ClientSession, base: str, schedule: list[Kind], concurrency: int) -> Phase:
     """Send ``schedule`` in order: at most ``concurrency`` normal requests and ``kind.in_flight`` of
     each hostile kind out at once, so a slow hostile answer never holds a normal request back."""
-    phase = Phase(requests=len(schedule), hostile=sum(k.hostile for k in schedule),
-                  flood=sum(k.plugin == "log_flood" for k in schedule))
+    phase = Phase(
+        requests=len(schedule),
+        hostile=sum(k.hostile for k in schedule),
+        flood=sum(k.plugin == "log_flood" for k in schedule),
+    )
     normal_slots = asyncio.Semaphore(concurrency)
-    slots = {kind.plugin: asyncio.Semaphore(kind.in_flight) if kind.hostile else normal_slots for kind in NORMAL + HOSTILE}
+    slots = {
+        kind.plugin: asyncio.Semaphore(kind.in_flight) if kind.hostile else normal_slots for kind in NORMAL + HOSTILE
+    }
 
     async def one(i: int, kind: Kind) -> None:
         started = time.perf_counter()
         try:
             async with session.post(f"{base}/run", json={"plugin": kind.plugin, "input": kind.input(i)}) as response:
-                status, text, retry_after = response.status, await response.text(), response.headers.get("Retry-After", "")
+                status, text, retry_after = (
+                    response.status,
+                    await response.text(),
+                    response.headers.get("Retry-After", ""),
+                )
             elapsed = time.perf_counter() - started
             body = _strict_json(text)
-            right = isinstance(body, dict) and (kind.answer(i, status, body) or (
-                kind.hostile and status == 503 and retry_after.isdigit() and int(retry_after) > 0
-                and str(body.get("error", "")).startswith(f"plugin {kind.plugin} busy")))
+            right = isinstance(body, dict) and (
+                kind.answer(i, status, body)
+                or (
+                    kind.hostile
+                    and status == 503
+                    and retry_after.isdigit()
+                    and int(retry_after) > 0
+                    and str(body.get("error", "")).startswith(f"plugin {kind.plugin} busy")
+                )
+            )
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             status, text, right, elapsed = 0, repr(error), False, 0.0
         finally:
@@ -240,9 +282,11 @@ def report_http(label: str, phase: Phase) -> bool:
     growth_ok = phase.rss_growth() < LIMIT_PERCENT
     log_ok = phase.log_bytes <= phase.log_bound()
     ms = [1000 * percentile(phase.latencies, p) for p in (50, 99)]
-    print(f"{label:30} {phase.requests - phase.hostile:7d} {phase.hostile:7d} {phase.seconds:7.1f} {ms[0]:7.1f} {ms[1]:7.1f} "
-          f"{1000 * max(phase.latencies):7.1f}  {phase.rss[0]:,} -> {phase.rss[1]:,} ({phase.rss_growth():+.2f} %)"
-          f"{'' if growth_ok else ' FAIL'}  {phase.log_bytes:,} (bound {phase.log_bound():,}){'' if log_ok else ' FAIL'}")
+    print(
+        f"{label:30} {phase.requests - phase.hostile:7d} {phase.hostile:7d} {phase.seconds:7.1f} {ms[0]:7.1f} {ms[1]:7.1f} "
+        f"{1000 * max(phase.latencies):7.1f}  {phase.rss[0]:,} -> {phase.rss[1]:,} ({phase.rss_growth():+.2f} %)"
+        f"{'' if growth_ok else ' FAIL'}  {phase.log_bytes:,} (bound {phase.log_bound():,}){'' if log_ok else ' FAIL'}"
+    )
     return growth_ok and log_ok
 
 
@@ -252,10 +296,18 @@ def soak_http(options: argparse.Namespace) -> bool:
         log_path = Path(directory) / "server.log"
         port = _free_port()
         with log_path.open("wb") as log:  # the server's stdout and stderr
-            server = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--plugins", str(store)],
-                                      cwd=REPO, env=_server_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "server", "--port", str(port), "--plugins", str(store)],
+                cwd=REPO,
+                env=_server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
         try:
-            warm_up, baseline, hostile = asyncio.run(soak_server(f"http://127.0.0.1:{port}", server.pid, log_path, options))
+            warm_up, baseline, hostile = asyncio.run(
+                soak_server(f"http://127.0.0.1:{port}", server.pid, log_path, options)
+            )
         finally:
             stopping = time.perf_counter()
             _stop(server, 30)
@@ -263,32 +315,47 @@ def soak_http(options: argparse.Namespace) -> bool:
         log_text = log_path.read_bytes()
 
     started_line = next((line for line in log_text.decode(errors="replace").splitlines() if "serving on" in line), "?")
-    print(f"HTTP: python -m server with the default settings ({started_line.split('server: ', 1)[-1]}); "
-          f"{options.concurrency} concurrent normal requests (hello, upper), the hostile ones concurrently with them")
-    print(f"{'':30} {'normal':>7} {'hostile':>7} {'s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  "
-          f"server RSS KiB (limit +{LIMIT_PERCENT} %)  server log bytes")
+    print(
+        f"HTTP: python -m server with the default settings ({started_line.split('server: ', 1)[-1]}); "
+        f"{options.concurrency} concurrent normal requests (hello, upper), the hostile ones concurrently with them"
+    )
+    print(
+        f"{'':30} {'normal':>7} {'hostile':>7} {'s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  "
+        f"server RSS KiB (limit +{LIMIT_PERCENT} %)  server log bytes"
+    )
     ok = report_http("baseline (normal only)", baseline)
     ok &= report_http(f"hostile mix ({100 * options.hostile_share:.0f} % hostile)", hostile)
     answers = collections.Counter()
     for phase in (warm_up, baseline, hostile):
         answers.update(phase.answers)
-    print("answers (plugin status x count, warm-up included): "
-          + ", ".join(f"{plugin} {status} x{count}" for (plugin, status), count in sorted(answers.items())))
+    print(
+        "answers (plugin status x count, warm-up included): "
+        + ", ".join(f"{plugin} {status} x{count}" for (plugin, status), count in sorted(answers.items()))
+    )
     wrong = warm_up.wrong + baseline.wrong + hostile.wrong
     for line in warm_up.samples + baseline.samples + hostile.samples:
         print(f"  wrong answer: {line}")
-    unseen = [f"{kind.plugin} {status}" for kind in HOSTILE for status in kind.statuses if not hostile.answers[kind.plugin, status]]
+    unseen = [
+        f"{kind.plugin} {status}"
+        for kind in HOSTILE
+        for status in kind.statuses
+        if not hostile.answers[kind.plugin, status]
+    ]
     print(f"wrong answers: {wrong}; documented hostile statuses never seen: {', '.join(unseen) or 'none'}")
     forged, lines = FORGED_LINE in log_text, log_text.count(b"\n")
-    print(f"server log: {len(log_text):,} bytes in all, {lines:,} lines; forged lines: "
-          f"{'FOUND' if forged else 'none'}; exit status {server.returncode} {stopped:.1f} s after SIGTERM")
+    print(
+        f"server log: {len(log_text):,} bytes in all, {lines:,} lines; forged lines: "
+        f"{'FOUND' if forged else 'none'}; exit status {server.returncode} {stopped:.1f} s after SIGTERM"
+    )
     return ok and not wrong and not unseen and not forged and server.returncode == 0
 
 
 def report(label: str, before: int, after: int, seconds: float, count: int) -> bool:
     growth = 100.0 * (after - before) / before
-    print(f"{label}: {count} in {seconds:.1f} s ({count / seconds:.0f}/s); "
-          f"RSS {before} KiB -> {after} KiB ({growth:+.2f} %, limit {LIMIT_PERCENT} %)")
+    print(
+        f"{label}: {count} in {seconds:.1f} s ({count / seconds:.0f}/s); "
+        f"RSS {before} KiB -> {after} KiB ({growth:+.2f} %, limit {LIMIT_PERCENT} %)"
+    )
     return growth < LIMIT_PERCENT
 
 

@@ -93,7 +93,10 @@ def expect_error(plugin: V2, data: bytes, code: int, message: str) -> None:
     try:
         out = plugin(data)
     except PluginFailed as exc:
-        check((exc.code, exc.message) == (code, message), f"{data[:60]!r}: got {exc.code} {exc.message!r}, want {code} {message!r}")
+        check(
+            (exc.code, exc.message) == (code, message),
+            f"{data[:60]!r}: got {exc.code} {exc.message!r}, want {code} {message!r}",
+        )
     else:
         sys.exit(f"FAILED: {data[:60]!r}: expected error {code} {message!r}, got output {out[:60]!r}")
 
@@ -115,14 +118,23 @@ def check_upper() -> None:
     expect_error(upper, b"", -3, "empty input")
     check(upper.logs[-1] == (1, "upper: 0 bytes"), "upper: logs failed calls too")
     check(upper(b"ok") == b"OK" and upper.error_message() is None, "upper: message cleared by the next call")
-    for bad, pos in [(b"ab\xff", 2), (b"\xc0\x80", 0), (b"a\xe2\x82", 1), (b"\xed\xa0\x80", 0),
-                     (b"xy\xf4\x90\x80\x80", 2), (b"\x80", 0), (b"abc\xf0\x9f\x98", 3)]:
+    for bad, pos in [
+        (b"ab\xff", 2),
+        (b"\xc0\x80", 0),
+        (b"a\xe2\x82", 1),
+        (b"\xed\xa0\x80", 0),
+        (b"xy\xf4\x90\x80\x80", 2),
+        (b"\x80", 0),
+        (b"abc\xf0\x9f\x98", 3),
+    ]:
         expect_error(upper, bad, -3, f"invalid UTF-8 at position {pos}")
 
     # Validation agrees with Python's strict decoder on random byte strings.
     rng = random.Random(1)
     for _ in range(3000):
-        data = bytes(rng.choice([rng.randrange(256), rng.randrange(0x80, 0x100), 0x61]) for _ in range(rng.randrange(1, 12)))
+        data = bytes(
+            rng.choice([rng.randrange(256), rng.randrange(0x80, 0x100), 0x61]) for _ in range(rng.randrange(1, 12))
+        )
         try:
             want = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -149,15 +161,25 @@ def python_format(x: float) -> str:
 
 def check_json_stats() -> None:
     stats = V2("json_stats", max_memory_pages=64)  # as in plugins/json_stats/plugin.toml
-    call = lambda value: json.loads(stats(value if isinstance(value, bytes) else value.encode()))
+
+    def call(value: str | bytes) -> object:
+        return json.loads(stats(value if isinstance(value, bytes) else value.encode()))
 
     out = stats(b'{"values": [1, 2.5, 3]}')
     check(out == b'{"count":3,"sum":6.5,"mean":2.1666666666666665,"min":1,"max":3}', f"json_stats: example {out!r}")
     check(call('{"values": []}') == {"count": 0, "sum": 0, "mean": None, "min": None, "max": None}, "json_stats: empty")
-    check(call(' {"other": {"values": "x"}, "list": [true, false, null, "\\"\\u00e9\\ud83d\\ude00"], "values": [-1e3, 0.5e-2, 7] }\n')
-          == {"count": 3, "sum": -992.995, "mean": -330.99833333333333, "min": -1000, "max": 7}, "json_stats: mixed document")
+    check(
+        call(
+            ' {"other": {"values": "x"}, "list": [true, false, null, "\\"\\u00e9\\ud83d\\ude00"], "values": [-1e3, 0.5e-2, 7] }\n'
+        )
+        == {"count": 3, "sum": -992.995, "mean": -330.99833333333333, "min": -1000, "max": 7},
+        "json_stats: mixed document",
+    )
     check(call('{"val\\u0075es": [4]}')["count"] == 1, "json_stats: escaped key")
-    check(stats(b'{"values": [-0.0]}') == b'{"count":1,"sum":0,"mean":0,"min":-0.0,"max":-0.0}', "json_stats: negative zero")
+    check(
+        stats(b'{"values": [-0.0]}') == b'{"count":1,"sum":0,"mean":0,"min":-0.0,"max":-0.0}',
+        "json_stats: negative zero",
+    )
 
     errors = [
         (b"", "unexpected end of input at position 0"),
@@ -200,34 +222,66 @@ def check_json_stats() -> None:
         # with a "values" list of finite numbers (it accepts NaN and Infinity, which JSON does not).
         try:
             value = json.loads(data)
-            check(not (isinstance(value, dict) and isinstance(value.get("values"), list)) or
-                  any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in value["values"]) or
-                  data.count(b'"values"') > 1, f"python accepts {data!r}")
+            check(
+                not (isinstance(value, dict) and isinstance(value.get("values"), list))
+                or any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in value["values"])
+                or data.count(b'"values"') > 1,
+                f"python accepts {data!r}",
+            )
         except ValueError:
             pass
     expect_error(stats, b'{"values": [1e308, 1e308]}', -4, "the sum is beyond the range of a double")
 
     # Nesting: 128 containers are fine, 129 are an error, and a huge depth is an error, not a trap.
     check(call('{"values": [], "x": ' + "[" * 127 + "]" * 127 + "}")["count"] == 0, "json_stats: depth 128")
-    expect_error(stats, ('{"values": [], "x": ' + "[" * 128 + "]" * 128 + "}").encode(), -3, "nesting deeper than 128 at position 147")
+    expect_error(
+        stats,
+        ('{"values": [], "x": ' + "[" * 128 + "]" * 128 + "}").encode(),
+        -3,
+        "nesting deeper than 128 at position 147",
+    )
     expect_error(stats, b"[" * 100000, -3, "nesting deeper than 128 at position 128")
 
     # Number output round-trips bit for bit, and matches repr (integers without ".0").
     rng = random.Random(2)
-    samples = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 0.3, 1 / 3, 1e16, 1e15, 123456789012345680.0,
-               9007199254740993.0, 1e-4, 9.999999999999999e-5, 1e22, 1e23, 2.0 ** -1074 * 3, 4.35e-321, 2.0 ** 63, 0.5, 100.0]
+    samples = [
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        0.1,
+        0.3,
+        1 / 3,
+        1e16,
+        1e15,
+        123456789012345680.0,
+        9007199254740993.0,
+        1e-4,
+        9.999999999999999e-5,
+        1e22,
+        1e23,
+        2.0**-1074 * 3,
+        4.35e-321,
+        2.0**63,
+        0.5,
+        100.0,
+    ]
     samples += [math.ldexp(1.0, k) for k in range(-1074, 1024, 7)]  # powers of two: lopsided intervals
     samples += [-x for x in samples[:20]]
     while len(samples) < 3500:
         (x,) = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))
         if math.isfinite(x):
             samples.append(x)
-    samples += [rng.uniform(-1000, 1000) for _ in range(1000)] + [float(rng.randrange(-10**6, 10**6)) for _ in range(200)]
+    samples += [rng.uniform(-1000, 1000) for _ in range(1000)] + [
+        float(rng.randrange(-(10**6), 10**6)) for _ in range(200)
+    ]
     differ = []
     for x in samples:
         out = stats(json.dumps({"values": [x]}).encode()).decode()
         got = json.loads(out)
-        check(struct.pack("<d", got["min"]) == struct.pack("<d", x), f"json_stats: {x!r} read back as {got['min']!r} from {out}")
+        check(
+            struct.pack("<d", got["min"]) == struct.pack("<d", x),
+            f"json_stats: {x!r} read back as {got['min']!r} from {out}",
+        )
         text = out.split('"min":')[1].split(",")[0]
         if text != python_format(x):
             differ.append((repr(x), text))
@@ -235,20 +289,30 @@ def check_json_stats() -> None:
 
     # Sum and mean agree with Python's plain float arithmetic.
     for _ in range(300):
-        values = [rng.choice([rng.uniform(-1e6, 1e6), rng.randrange(-1000, 1000), rng.random() * 10 ** rng.randrange(-20, 20)])
-                  for _ in range(rng.randrange(1, 50))]
+        values = [
+            rng.choice(
+                [rng.uniform(-1e6, 1e6), rng.randrange(-1000, 1000), rng.random() * 10 ** rng.randrange(-20, 20)]
+            )
+            for _ in range(rng.randrange(1, 50))
+        ]
         got = call(json.dumps({"values": values}))
         total = 0.0
         for v in values:
             total += v
         want = {"count": len(values), "sum": total, "mean": total / len(values), "min": min(values), "max": max(values)}
-        check(got == want and all(type(got[k]) in (int, float) for k in want), f"json_stats: {values} -> {got}, want {want}")
+        check(
+            got == want and all(type(got[k]) in (int, float) for k in want),
+            f"json_stats: {values} -> {got}, want {want}",
+        )
 
     # Big input within the 64-page cap: ~1.4 MiB of numbers, repeated without memory growth.
     big_values = [rng.uniform(-1, 1) for _ in range(60000)]
     big = json.dumps({"values": big_values}).encode()
     got = call(big)
-    check(got["count"] == 60000 and got["min"] == min(big_values) and got["max"] == max(big_values), "json_stats: big input")
+    check(
+        got["count"] == 60000 and got["min"] == min(big_values) and got["max"] == max(big_values),
+        "json_stats: big input",
+    )
     pages = stats.memory.pages
     for _ in range(5):
         call(big)

@@ -19,9 +19,9 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
-from .app import LOG_FORMAT, POOL, describe_store, make_app
+from .app import POOL, describe_store, make_app
+from .process import prepare_process
 from .settings import FLUID_MOUNT_PATH_ENV, OPTIONS, PLUGIN_STORE_ENV, Settings, SettingsError
-from .stdio import isolate_stdio
 
 log = logging.getLogger("server")
 
@@ -35,8 +35,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The flags, each documented with its environment variable and default."""
     parser = argparse.ArgumentParser(
         prog=prog or "python -m server",
-        description="Serve WebAssembly plugins over HTTP: POST /run {\"plugin\": NAME, \"input\": INT} "
-        "-> {\"output\": INT}; GET /healthz, /plugins, /metrics.",
+        description='Serve WebAssembly plugins over HTTP: POST /run {"plugin": NAME, "input": INT} '
+        '-> {"output": INT}; GET /healthz, /plugins, /metrics.',
         epilog=f"Plugin store: {PLUGIN_STORE_ENV}=fluid reads the same <name>/<name>.wasm layout from "
         f"${FLUID_MOUNT_PATH_ENV} (default /mnt/fluid/plugins) unless --plugins or WASMEDGE_PY_PLUGINS "
         "is given. SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish "
@@ -46,8 +46,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     for option in OPTIONS:
         default = "see above" if option.default is None else option.default
         if option.switch:
-            parser.add_argument(option.flag, dest=option.field, action="store_const", const=True, default=None,
-                                help=f"{option.help} [env {option.env}=1]")
+            parser.add_argument(
+                option.flag,
+                dest=option.field,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{option.help} [env {option.env}=1]",
+            )
             continue
         parser.add_argument(
             option.flag,
@@ -77,17 +83,24 @@ async def serve(settings: Settings) -> None:
     app = make_app(settings)
     in_flight = _InFlight()
     app.middlewares.append(in_flight.middleware)
-    runner = web.AppRunner(app, shutdown_timeout=CANCEL_WAIT_S)
-    await runner.setup()
+    http = web.AppRunner(app, shutdown_timeout=CANCEL_WAIT_S)  # aiohttp's: the HTTP server around the app
+    await http.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(http, settings.host, settings.port)
         await site.start()
-        host, port = runner.addresses[0][:2]
+        host, port = http.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         pool = app[POOL]
-        log.info("serving on http://%s:%d from %s with %d worker threads, queue %d (per plugin: %d running, "
-                 "%d waiting)", shown, port, describe_store(settings), settings.workers, settings.queue,
-                 pool.plugin_concurrency, pool.plugin_queue)
+        log.info(
+            "serving on http://%s:%d from %s with %d worker threads, queue %d (per plugin: %d running, %d waiting)",
+            shown,
+            port,
+            describe_store(settings),
+            settings.workers,
+            settings.queue,
+            pool.plugin_concurrency,
+            pool.plugin_queue,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -98,10 +111,12 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down: no new connections, waiting up to %gs for in-flight requests", settings.grace)
         _exit_after(settings.grace + SHUTDOWN_MARGIN_S)
         await site.stop()  # no new connections
-        runner.server.pre_shutdown()  # nor new requests on the open ones
+        if http.server is None:  # set by setup(), cleared only by cleanup()
+            raise RuntimeError("the aiohttp runner lost its server before shutdown")
+        http.server.pre_shutdown()  # nor new requests on the open ones
         await in_flight.drained(settings.grace)
     finally:
-        await runner.cleanup()  # cancels what is still running after the grace
+        await http.cleanup()  # cancels what is still running after the grace
     if app[POOL].running:
         # Runs still going after the grace (a call the engine cannot stop, say): their threads may
         # be inside the engine, so no interpreter teardown under them.
@@ -120,8 +135,9 @@ class _InFlight:
         self._idle.set()
 
     @web.middleware
-    async def middleware(self, request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         self._count += 1
         self._idle.clear()
         try:
@@ -166,8 +182,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Parse ``argv``, serve until SIGTERM/SIGINT, and return the exit status (0 after a
     graceful stop). ``prog`` names the command in usage messages (e.g. "wasmedge-py serve")."""
     settings = parse_settings(argv, prog=prog)
-    isolate_stdio()  # before logging is set up: our log lines keep the real stderr
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    prepare_process(settings)
     try:
         asyncio.run(serve(settings))
     except OSError as exc:  # e.g. the port is taken

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import stat
 import threading
 from contextlib import contextmanager
@@ -32,25 +31,27 @@ from typing import Any, Callable, Iterator
 from wasmedge_py import Module, PluginLimits, PluginLoadError, WasmEdgeError, load_module, load_plugin
 from wasmedge_py.files import FileRefused, read_regular_file
 from wasmedge_py.limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_NAME
+from wasmedge_py.runtime import is_plugin_name
 
+from .errors import ServiceError
 from .storeio import DEFAULT_STORE_THREADS, StoreIO, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-# Checked before any path is built, so "..", "/", NUL, dots and absolute paths never reach the
-# filesystem. fullmatch, not "$": "$" would accept a trailing newline.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 FileId = tuple[int, int, int, int]
 Identity = tuple[FileId, FileId | None]  # the .wasm's, and the plugin.toml's if there is one
 
 
-class InvalidPluginName(ValueError):
-    """The name is not 1-64 characters of ``[A-Za-z0-9_-]``."""
+class InvalidPluginName(ServiceError, ValueError):
+    """The name is not 1-64 characters of ``[A-Za-z0-9_-]`` (400)."""
+
+    status = 400
 
 
-class PluginNotFound(LookupError):
-    """The store is readable but has no ``<name>/<name>.wasm``."""
+class PluginNotFound(ServiceError, LookupError):
+    """The store is readable but has no ``<name>/<name>.wasm`` (404)."""
+
+    status = 404
 
     def __init__(self, name: str) -> None:
         super().__init__(f"plugin not found: {name}")
@@ -58,7 +59,8 @@ class PluginNotFound(LookupError):
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
+    """``name``, if it may name a plugin (the rule the CLI uses too): checked before any path is built."""
+    if not is_plugin_name(name):
         raise InvalidPluginName("invalid plugin name")
     return name
 
@@ -187,9 +189,9 @@ class Registry:
                 old = self._entries.get(name)
                 self._entries[name] = fresh
                 fresh.users += 1
-                close_old = old is not None and self._retire(old)
-        if close_old:
-            old.close()
+                closable = old if old is not None and self._retire(old) else None
+        if closable is not None:
+            closable.close()
         return fresh
 
     def _cached(self, name: str, identity: tuple[FileId, FileId | None]) -> Entry | None:
@@ -215,9 +217,9 @@ class Registry:
     def _forget(self, name: str) -> None:
         with self._lock:
             old = self._entries.pop(name, None)
-            close = old is not None and self._retire(old)
-        if close:
-            old.close()
+            closable = old if old is not None and self._retire(old) else None
+        if closable is not None:
+            closable.close()
 
     # -- filesystem, on the store threads ------------------------------------------------------
 
@@ -307,8 +309,13 @@ class Registry:
         cap = self.max_timeout_ms
         if cap is None or (limits.timeout_ms is not None and limits.timeout_ms <= cap):
             return limits
-        log.warning("plugin %s: plugin.toml timeout_ms = %d is capped at the service's %d ms "
-                    "(--allow-unlimited-timeout lifts the cap)", name, limits.timeout_ms or 0, cap)
+        log.warning(
+            "plugin %s: plugin.toml timeout_ms = %d is capped at the service's %d ms "
+            "(--allow-unlimited-timeout lifts the cap)",
+            name,
+            limits.timeout_ms or 0,
+            cap,
+        )
         return replace(limits, timeout_ms=cap)
 
     def cached_limits(self, name: str) -> PluginLimits | None:
@@ -329,7 +336,7 @@ class Registry:
         self.check_store()
         try:
             with os.scandir(self.root) as listing:
-                return sorted(d.name for d in listing if NAME_PATTERN.fullmatch(d.name))
+                return sorted(d.name for d in listing if is_plugin_name(d.name))
         except OSError as exc:
             raise self._unavailable(exc) from None
 
@@ -364,13 +371,14 @@ class Registry:
                 abi_version = plugin.abi_version
         except WasmEdgeError as exc:
             return {"name": entry.name, "error": f"failed to load plugin: {self.redact(str(exc))}"}
+        fallback = entry.module.interpreter_fallback_reason
         return {
             "name": entry.name,
             "abi_version": abi_version,
             "exports": sorted(e.name for e in entry.module.exports if e.kind == "function"),
             "limits": entry.limits.to_dict(),
             "engine": entry.module.engine,
-            **({"engine_note": self.redact(entry.module.engine_note)} if entry.module.engine_note else {}),
+            **({"engine_note": self.redact(fallback)} if fallback else {}),
         }
 
     def close(self) -> None:

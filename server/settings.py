@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from wasmedge_py.limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MAX_TIMEOUT_S
+from wasmedge_py.limits import (
+    DEFAULT_MAX_MANIFEST_BYTES,
+    DEFAULT_MAX_PLUGIN_BYTES,
+    DEFAULT_TIMEOUT_MS,
+    MAX_TIMEOUT_MS,
+    MAX_TIMEOUT_S,
+)
 
 from .storeio import DEFAULT_STORE_THREADS
 
@@ -102,44 +108,149 @@ def _text(text: str) -> str:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("host", "--host", "WASMEDGE_PY_HOST", _text, DEFAULT_HOST,
-           "address to listen on (0.0.0.0 for all interfaces)", "ADDR"),
-    Option("port", "--port", "WASMEDGE_PY_PORT", _int(0, 65535), DEFAULT_PORT,
-           "TCP port (0 picks a free one; the start-up line names it)", "PORT"),
-    Option("plugins", "--plugins", "WASMEDGE_PY_PLUGINS", _text, None,
-           f"plugin store: DIR/<name>/<name>.wasm (default ./{DEFAULT_PLUGINS}, or $FLUID_MOUNT_PATH "
-           f"when PLUGIN_STORE=fluid)", "DIR"),
-    Option("workers", "--workers", "WASMEDGE_PY_WORKERS", _int(1, 1024), None,
-           "threads running plugins at once (default: the CPUs available)", "N"),
-    Option("queue", "--queue", "WASMEDGE_PY_QUEUE", _int(0, 100_000), DEFAULT_QUEUE,
-           "requests that may wait for a free thread; beyond that: 503 with Retry-After", "N"),
-    Option("plugin_concurrency", "--plugin-concurrency", "WASMEDGE_PY_PLUGIN_CONCURRENCY", _int(1, 1024), None,
-           "threads one plugin may use at once (default: all workers but one, at least 1; a plugin.toml "
-           "max_concurrency overrides it for that plugin)", "N"),
-    Option("plugin_queue", "--plugin-queue", "WASMEDGE_PY_PLUGIN_QUEUE", _int(0, 100_000), None,
-           "requests of one plugin that may wait (default: half the queue, at least 1; a plugin.toml "
-           "max_queue overrides it); beyond that: 503 with Retry-After for that plugin only", "N"),
-    Option("max_body", "--max-body", "WASMEDGE_PY_MAX_BODY", _int(1), DEFAULT_MAX_BODY,
-           "largest request body in bytes; larger ones get 413 before being read", "BYTES"),
-    Option("max_plugin_bytes", "--max-plugin-bytes", "WASMEDGE_PY_MAX_PLUGIN_BYTES", _int(1), DEFAULT_MAX_PLUGIN_BYTES,
-           "largest <name>.wasm the service loads; a larger one is refused (500) unread", "BYTES"),
-    Option("max_manifest_bytes", "--max-manifest-bytes", "WASMEDGE_PY_MAX_MANIFEST_BYTES", _int(1),
-           DEFAULT_MAX_MANIFEST_BYTES, "largest plugin.toml the service reads; a larger one is refused (500) unread",
-           "BYTES"),
-    Option("store_threads", "--store-threads", "WASMEDGE_PY_STORE_THREADS", _int(1, 256), DEFAULT_STORE_THREADS,
-           "threads that read the plugin store; a read that hangs holds one (a plugin at most two) and its "
-           "requests get 503 after --timeout-ms", "N"),
-    Option("timeout_ms", "--timeout-ms", "WASMEDGE_PY_TIMEOUT_MS", _int(1, MAX_TIMEOUT_MS), DEFAULT_TIMEOUT_MS,
-           f"how long a run may take before 504 (1..{MAX_TIMEOUT_MS}); also the engine's per-call "
-           "limit, which a plugin.toml timeout_ms may lower (raise or remove only with "
-           "--allow-unlimited-timeout)", "MS"),
-    Option("allow_unlimited_timeout", "--allow-unlimited-timeout", "WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT", _switch,
-           False, "let a plugin.toml raise the engine's timeout above --timeout-ms or remove it (timeout_ms = 0); "
-           "runs past the request's deadline are then abandoned to threads of their own", "", switch=True),
-    Option("grace", "--grace", "WASMEDGE_PY_GRACE", _seconds, DEFAULT_GRACE_S,
-           "on SIGTERM/SIGINT, how long in-flight requests may take to finish", "SECONDS"),
-    Option("log_level", "--log-level", "WASMEDGE_PY_LOG_LEVEL", _level, "INFO",
-           "logging level (DEBUG, INFO, WARNING, ERROR)", "LEVEL"),
+    Option(
+        "host",
+        "--host",
+        "WASMEDGE_PY_HOST",
+        _text,
+        DEFAULT_HOST,
+        "address to listen on (0.0.0.0 for all interfaces)",
+        "ADDR",
+    ),
+    Option(
+        "port",
+        "--port",
+        "WASMEDGE_PY_PORT",
+        _int(0, 65535),
+        DEFAULT_PORT,
+        "TCP port (0 picks a free one; the start-up line names it)",
+        "PORT",
+    ),
+    Option(
+        "plugins",
+        "--plugins",
+        "WASMEDGE_PY_PLUGINS",
+        _text,
+        None,
+        f"plugin store: DIR/<name>/<name>.wasm (default ./{DEFAULT_PLUGINS}, or $FLUID_MOUNT_PATH "
+        f"when PLUGIN_STORE=fluid)",
+        "DIR",
+    ),
+    Option(
+        "workers",
+        "--workers",
+        "WASMEDGE_PY_WORKERS",
+        _int(1, 1024),
+        None,
+        "threads running plugins at once (default: the CPUs available)",
+        "N",
+    ),
+    Option(
+        "queue",
+        "--queue",
+        "WASMEDGE_PY_QUEUE",
+        _int(0, 100_000),
+        DEFAULT_QUEUE,
+        "requests that may wait for a free thread; beyond that: 503 with Retry-After",
+        "N",
+    ),
+    Option(
+        "plugin_concurrency",
+        "--plugin-concurrency",
+        "WASMEDGE_PY_PLUGIN_CONCURRENCY",
+        _int(1, 1024),
+        None,
+        "threads one plugin may use at once (default: all workers but one, at least 1; a plugin.toml "
+        "max_concurrency overrides it for that plugin)",
+        "N",
+    ),
+    Option(
+        "plugin_queue",
+        "--plugin-queue",
+        "WASMEDGE_PY_PLUGIN_QUEUE",
+        _int(0, 100_000),
+        None,
+        "requests of one plugin that may wait (default: half the queue, at least 1; a plugin.toml "
+        "max_queue overrides it); beyond that: 503 with Retry-After for that plugin only",
+        "N",
+    ),
+    Option(
+        "max_body",
+        "--max-body",
+        "WASMEDGE_PY_MAX_BODY",
+        _int(1),
+        DEFAULT_MAX_BODY,
+        "largest request body in bytes; larger ones get 413 before being read",
+        "BYTES",
+    ),
+    Option(
+        "max_plugin_bytes",
+        "--max-plugin-bytes",
+        "WASMEDGE_PY_MAX_PLUGIN_BYTES",
+        _int(1),
+        DEFAULT_MAX_PLUGIN_BYTES,
+        "largest <name>.wasm the service loads; a larger one is refused (500) unread",
+        "BYTES",
+    ),
+    Option(
+        "max_manifest_bytes",
+        "--max-manifest-bytes",
+        "WASMEDGE_PY_MAX_MANIFEST_BYTES",
+        _int(1),
+        DEFAULT_MAX_MANIFEST_BYTES,
+        "largest plugin.toml the service reads; a larger one is refused (500) unread",
+        "BYTES",
+    ),
+    Option(
+        "store_threads",
+        "--store-threads",
+        "WASMEDGE_PY_STORE_THREADS",
+        _int(1, 256),
+        DEFAULT_STORE_THREADS,
+        "threads that read the plugin store; a read that hangs holds one (a plugin at most two) and its "
+        "requests get 503 after --timeout-ms",
+        "N",
+    ),
+    Option(
+        "timeout_ms",
+        "--timeout-ms",
+        "WASMEDGE_PY_TIMEOUT_MS",
+        _int(1, MAX_TIMEOUT_MS),
+        DEFAULT_TIMEOUT_MS,
+        f"how long a run may take before 504 (1..{MAX_TIMEOUT_MS}); also the engine's per-call "
+        "limit, which a plugin.toml timeout_ms may lower (raise or remove only with "
+        "--allow-unlimited-timeout)",
+        "MS",
+    ),
+    Option(
+        "allow_unlimited_timeout",
+        "--allow-unlimited-timeout",
+        "WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT",
+        _switch,
+        False,
+        "let a plugin.toml raise the engine's timeout above --timeout-ms or remove it (timeout_ms = 0); "
+        "runs past the request's deadline are then abandoned to threads of their own",
+        "",
+        switch=True,
+    ),
+    Option(
+        "grace",
+        "--grace",
+        "WASMEDGE_PY_GRACE",
+        _seconds,
+        DEFAULT_GRACE_S,
+        "on SIGTERM/SIGINT, how long in-flight requests may take to finish",
+        "SECONDS",
+    ),
+    Option(
+        "log_level",
+        "--log-level",
+        "WASMEDGE_PY_LOG_LEVEL",
+        _level,
+        "INFO",
+        "logging level (DEBUG, INFO, WARNING, ERROR)",
+        "LEVEL",
+    ),
 )
 
 
@@ -153,7 +264,7 @@ class Settings:
     store_kind: str = "local"
     workers: int = 1
     queue: int = DEFAULT_QUEUE
-    plugin_concurrency: int | None = None  # None: derived from workers (see server.executor.Pool)
+    plugin_concurrency: int | None = None  # None: derived from workers (see server.pool.Pool)
     plugin_queue: int | None = None  # None: derived from queue
     allow_unlimited_timeout: bool = False
     max_body: int = DEFAULT_MAX_BODY

@@ -48,8 +48,10 @@ def isolate_stdio() -> None:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
-        own = {fd: os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
-               for fd, _, _ in _STREAMS}
+        own = {
+            fd: os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+            for fd, _, _ in _STREAMS
+        }
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
@@ -149,6 +151,10 @@ class _Router:
         now = time.monotonic()
         if self.dropped and now - self.reported >= 1:
             self.reported = now
-            self.logger.warning("WASI plugin output: %d lines (%d bytes) dropped: over the limit of %d lines a second",
-                                self.dropped, self.dropped_bytes, STDIO_LINES_PER_SECOND)
+            self.logger.warning(
+                "WASI plugin output: %d lines (%d bytes) dropped: over the limit of %d lines a second",
+                self.dropped,
+                self.dropped_bytes,
+                STDIO_LINES_PER_SECOND,
+            )
             self.dropped = self.dropped_bytes = 0

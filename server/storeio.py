@@ -22,6 +22,8 @@ import time
 from collections import deque
 from typing import Callable, Generic, Hashable, TypeVar
 
+from .errors import RetryLater
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -30,9 +32,11 @@ DEFAULT_STORE_THREADS = 4
 BACKLOG = 64
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(RetryLater):
     """The store itself cannot be read (mount gone, permission, I/O error, or it does not answer):
-    retry later, not 404."""
+    retry later (503), not 404."""
+
+    retry_after = 5  # seconds: a store comes back (a remount, say) slower than a busy pool frees up
 
 
 class _Access(Generic[T]):
@@ -102,7 +106,9 @@ class StoreIO:
                 )
         if not access.done.wait(max(0.0, deadline - now)):
             self._report(access)
-            raise StoreUnavailable(f"plugin store unavailable: reading {what} took longer than {self.timeout * 1000:.0f} ms")
+            raise StoreUnavailable(
+                f"plugin store unavailable: reading {what} took longer than {self.timeout * 1000:.0f} ms"
+            )
         if access.error is not None:
             raise access.error
         return access.value  # type: ignore[return-value]
@@ -111,8 +117,11 @@ class StoreIO:
         with self._cond:
             first, access.reported = not access.reported, True
         if first:
-            log.warning("plugin store: reading %s has not returned after %.0f ms; it holds a store thread until it does",
-                        access.what, self.timeout * 1000)
+            log.warning(
+                "plugin store: reading %s has not returned after %.0f ms; it holds a store thread until it does",
+                access.what,
+                self.timeout * 1000,
+            )
 
     def _work(self) -> None:
         while True:
@@ -132,7 +141,9 @@ class StoreIO:
             with self._cond:
                 del self._in_flight[key]
             if access.reported:
-                log.warning("plugin store: reading %s returned after %.1f s", access.what, time.monotonic() - access.started)
+                log.warning(
+                    "plugin store: reading %s returned after %.1f s", access.what, time.monotonic() - access.started
+                )
             access.done.set()
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repo's built plugins and WAT sources compiled with wabt's wat2wasm."""
+"""Shared fixtures: the repo's built plugins and the WAT fixtures (tests/wat) compiled with wabt's
+wat2wasm. Helpers that are not fixtures live in tests/support."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-WAT_DIR = Path(__file__).resolve().parent / "wat"
+from support import REPO, WAT_DIR
 
 
 def pytest_configure(config) -> None:
@@ -35,24 +34,26 @@ def built_plugins() -> Path:
 
 @pytest.fixture(scope="session")
 def wat(tmp_path_factory):
-    """``wat("name")`` -> path of tests/wat/name.wat compiled to wasm; ``wat(source=...)`` for inline WAT."""
-    wat2wasm = _require_tool("wat2wasm")
+    """The one way to compile WAT: ``wat("name")`` -> tests/wat/name.wat compiled to wasm (once per
+    session; ``wat("hostile/runaway_loop")`` for a subdirectory), ``wat(source=...)`` for inline
+    WAT. A missing wat2wasm fails the test that compiles, not the fixture."""
     out_dir = tmp_path_factory.mktemp("wasm")
     cache: dict[str, Path] = {}
 
     def compile_wat(name: str | None = None, *, source: str | None = None, check: bool = True) -> Path:
         """``check=False`` keeps modules that wat2wasm would reject as invalid (to test validation)."""
         key = f"{name or source}{check}"
-        assert key is not None
         if key not in cache:
             if source is not None:
                 src = out_dir / f"inline{len(cache)}.wat"
                 src.write_text(source)
+                stem = src.stem
             else:
                 src = WAT_DIR / f"{name}.wat"
-            target = out_dir / f"{src.stem}.wasm"
+                stem = f"{name}".replace("/", "-")
+            target = out_dir / f"{stem}{'' if check else '-unchecked'}.wasm"
             flags = [] if check else ["--no-check"]
-            subprocess.run([wat2wasm, *flags, str(src), "-o", str(target)], check=True)
+            subprocess.run([_require_tool("wat2wasm"), *flags, str(src), "-o", str(target)], check=True)
             cache[key] = target
         return cache[key]
 

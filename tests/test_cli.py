@@ -20,13 +20,19 @@ def test_run_prints_results(built_plugins):
     assert (done.returncode, done.stdout, done.stderr) == (0, "43\n", "")
 
 
+@pytest.mark.slow
 def test_run_compiles_ahead_of_time_unless_told_to_interpret(wat, tmp_path):
     # A cache of its own, so what each run added to it shows which engine ran.
     env = {**__import__("os").environ, "WASMEDGE_PY_CACHE_DIR": str(tmp_path / "aot")}
 
     def run(*flags: str) -> tuple[str, int]:
-        done = subprocess.run([*CLI, "run", *flags, str(wat("unit_pure")), "neg_i64", "-9"],
-                              capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run(
+            [*CLI, "run", *flags, str(wat("unit_pure")), "neg_i64", "-9"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert done.returncode == 0 and done.stderr == "", done.stderr
         entries = len(list((tmp_path / "aot").glob("*.so"))) if (tmp_path / "aot").is_dir() else 0
         return done.stdout, entries
@@ -43,8 +49,9 @@ def test_run_falls_back_to_the_interpreter_and_says_why(wat, tmp_path):
     shared.mkdir()
     shared.chmod(0o777)
     env = {**__import__("os").environ, "WASMEDGE_PY_CACHE_DIR": str(shared)}
-    done = subprocess.run([*CLI, "run", str(wat("unit_pure")), "neg_i64", "-9"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [*CLI, "run", str(wat("unit_pure")), "neg_i64", "-9"], capture_output=True, text=True, timeout=60, env=env
+    )
     assert (done.returncode, done.stdout) == (0, "9\n")
     assert "running in the interpreter" in done.stderr and "must be owned by the current user" in done.stderr
     assert not list(shared.iterdir())
@@ -75,6 +82,7 @@ def test_inspect_lists_exports_with_signatures(built_plugins):
         (lambda tmp, wat: ("inspect", _write(tmp / "junk2.wasm", b"\0asm\1\0\0\0\1")), "unexpected end"),
     ],
 )
+@pytest.mark.slow
 def test_failures_are_one_line_without_traceback(tmp_path, wat, make_args, message):
     done = cli(*make_args(tmp_path, wat))
     assert done.returncode == 1
@@ -85,6 +93,7 @@ def test_failures_are_one_line_without_traceback(tmp_path, wat, make_args, messa
     assert message in lines[0]
 
 
+@pytest.mark.slow
 def test_engine_logging_is_off_by_default(wat):
     """A trap would make WasmEdge print its own '[error] ...' lines (on stdout); the binding keeps
     both streams clean."""
@@ -99,6 +108,7 @@ def test_engine_logging_is_off_by_default(wat):
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_engine_logging_can_be_turned_back_on(wat):
     script = (
         "import wasmedge_py as w\n"
@@ -115,6 +125,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_compile_produces_native_code_that_runs(built_plugins, tmp_path):
     import wasmedge_py as w
 
@@ -127,12 +138,14 @@ def test_compile_produces_native_code_that_runs(built_plugins, tmp_path):
         assert plugin.execute(21) == 43
 
 
+@pytest.mark.slow
 def test_serve_is_the_service(tmp_path):
     done = cli("serve", "--help")
     assert done.returncode == 0
     assert done.stdout.startswith("usage: wasmedge-py serve") and "--plugins" in done.stdout
 
 
+@pytest.mark.slow
 def test_new_scaffolds_a_v2_plugin_that_builds_and_runs(tmp_path, built_plugins):
     import wasmedge_py as w
 

@@ -13,29 +13,32 @@ import pytest
 import wasmedge_py as w
 from wasmedge_py.compiler import AotCache, CompileOptions, compile_module, default_cache_dir, load_aot
 
-SPIN = """
-(module
-  (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0))
-  (func (export "count") (param i32) (result i32) (local i32)
-    (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
-    (local.get 1))
-  (func $runaway (export "runaway") (result i32) (i32.add (i32.const 1) (call $runaway)))
-  (func $fib (export "fib") (param i32) (result i32)
-    (if (result i32) (i32.lt_s (local.get 0) (i32.const 2)) (then (local.get 0))
-      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
-                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
-)
-"""
+pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
 # Every non-trapping export of unit_pure with arguments covering signs, edges and float specials.
 PURE_CALLS = [
-    ("add_i32", (2, 3)), ("add_i32", (2**31 - 1, 1)), ("add_i32", (-5, 0xFFFFFFFF)),
-    ("neg_i64", (0,)), ("neg_i64", (-(2**63),)), ("neg_i64", (12345678901234,)),
-    ("half_f32", (3.0,)), ("half_f32", (-math.inf,)), ("half_f32", (1e-45,)),
-    ("half_f64", (1.0,)), ("half_f64", (5e-324,)), ("id_f64", (-0.0,)), ("id_f32", (math.inf,)),
-    ("swap", (7, 2.5)), ("nothing", ()), ("bump", ()), ("bump", ()),
-    ("store", (64, -1)), ("load", (64,)), ("grow", (1,)), ("grow", (5,)), ("div", (-7, 2)),
+    ("add_i32", (2, 3)),
+    ("add_i32", (2**31 - 1, 1)),
+    ("add_i32", (-5, 0xFFFFFFFF)),
+    ("neg_i64", (0,)),
+    ("neg_i64", (-(2**63),)),
+    ("neg_i64", (12345678901234,)),
+    ("half_f32", (3.0,)),
+    ("half_f32", (-math.inf,)),
+    ("half_f32", (1e-45,)),
+    ("half_f64", (1.0,)),
+    ("half_f64", (5e-324,)),
+    ("id_f64", (-0.0,)),
+    ("id_f32", (math.inf,)),
+    ("swap", (7, 2.5)),
+    ("nothing", ()),
+    ("bump", ()),
+    ("bump", ()),
+    ("store", (64, -1)),
+    ("load", (64,)),
+    ("grow", (1,)),
+    ("grow", (5,)),
+    ("div", (-7, 2)),
 ]
 
 
@@ -75,7 +78,7 @@ def test_aot_gives_the_interpreters_results(wat, cache):
 
 
 def test_compute_heavy_function_is_faster_compiled(wat, cache):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     with w.Module.from_bytes(wasm, w.Config(force_interpreter=True)) as module, w.Instance(module) as instance:
         started = time.perf_counter()
         expected = instance.call("fib", 24)
@@ -90,13 +93,13 @@ def test_compute_heavy_function_is_faster_compiled(wat, cache):
 
 def test_compile_module_writes_a_loadable_shared_object(wat, tmp_path):
     out = tmp_path / "spin.so"
-    compile_module(wat(source=SPIN).read_bytes(), out, optimization="O1")
+    compile_module(wat("spin").read_bytes(), out, optimization="O1")
     with w.Module.from_compiled(out) as module, w.Instance(module) as instance:
         assert instance.call("count", 1000) == 1000
 
 
 def test_force_interpreter_runs_the_embedded_wasm(wat, cache):
-    path = cache.get_or_compile(wat(source=SPIN).read_bytes())
+    path = cache.get_or_compile(wat("spin").read_bytes())
     with w.Module.from_compiled(path, w.Config(force_interpreter=True)) as module, w.Instance(module) as instance:
         assert instance.call("fib", 15) == 610
 
@@ -136,7 +139,7 @@ def test_key_covers_options_and_bytes(wat, cache):
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete_sidecar", "garbage_sidecar", "delete_so"])
 def test_damaged_entry_is_detected_and_rebuilt(wat, cache, damage):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     path = cache.get_or_compile(wasm)
     good = path.read_bytes()
     sidecar = path.with_suffix(".json")
@@ -178,11 +181,13 @@ def _compile_in_child(directory: str, wasm: bytes, barrier, results) -> None:
 
 
 def test_two_processes_compiling_at_once_share_one_entry(wat, tmp_path):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     directory = tmp_path / "shared"
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
-    workers = [context.Process(target=_compile_in_child, args=(str(directory), wasm, barrier, results)) for _ in range(2)]
+    workers = [
+        context.Process(target=_compile_in_child, args=(str(directory), wasm, barrier, results)) for _ in range(2)
+    ]
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=60) for _ in workers]
@@ -193,8 +198,11 @@ def test_two_processes_compiling_at_once_share_one_entry(wat, tmp_path):
     assert sorted(compiles for _, compiles, _ in outcomes) == [0, 1]  # one compiled, one waited
     assert [value for _, _, value in outcomes] == [6765, 6765]
     assert sorted(p.name for p in directory.iterdir()) == sorted(
-        [os.path.basename(outcomes[0][0]), os.path.basename(outcomes[0][0])[:-3] + ".json",
-         os.path.basename(outcomes[0][0])[:-3] + ".lock"]
+        [
+            os.path.basename(outcomes[0][0]),
+            os.path.basename(outcomes[0][0])[:-3] + ".json",
+            os.path.basename(outcomes[0][0])[:-3] + ".lock",
+        ]
     )
     assert AotCache(directory).get(wasm) is not None
 
@@ -225,12 +233,12 @@ def test_invalid_module_raises_validation_error(wat, cache):
 def test_missing_output_directory_is_an_os_error(wat, tmp_path):
     # WasmEdge itself reports success there (its linker only complains on stderr).
     with pytest.raises(FileNotFoundError):
-        compile_module(wat(source=SPIN).read_bytes(), tmp_path / "no" / "such" / "x.so")
+        compile_module(wat("spin").read_bytes(), tmp_path / "no" / "such" / "x.so")
 
 
 @pytest.mark.timeout(30)
 def test_timeout_stops_a_runaway_loop_in_compiled_code(wat, cache):
-    path = cache.get_or_compile(wat(source=SPIN).read_bytes())  # interruptible by default
+    path = cache.get_or_compile(wat("spin").read_bytes())  # interruptible by default
     with w.Module.from_compiled(path) as module, w.Instance(module) as instance:
         started = time.perf_counter()
         with pytest.raises(w.Interrupted, match="timed out after 200 ms"):
@@ -241,7 +249,7 @@ def test_timeout_stops_a_runaway_loop_in_compiled_code(wat, cache):
 
 
 def test_fuel_needs_and_works_with_cost_measuring_code(wat, cache):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     config = w.Config(cost_measuring=True)
     with load_aot(wasm, config, cache=cache) as module:
         with w.Instance(module, fuel=1_000) as instance:
@@ -258,7 +266,7 @@ def test_fuel_needs_and_works_with_cost_measuring_code(wat, cache):
 @pytest.mark.timeout(60)
 def test_stack_guard_is_compiled_in(wat, cache):
     # Unguarded, runaway recursion in native code overflows the thread's stack: SIGSEGV.
-    with load_aot(wat(source=SPIN).read_bytes(), cache=cache, max_stack_bytes=1 << 20, source="spin") as module:
+    with load_aot(wat("spin").read_bytes(), cache=cache, max_stack_bytes=1 << 20, source="spin") as module:
         assert [e.name for e in module.exports] == ["spin", "count", "runaway", "fib"]
         with w.Instance(module) as instance:
             with pytest.raises(w.StackExhausted, match="call stack exhausted"):
@@ -285,14 +293,14 @@ def test_cache_directory_must_be_private(wat, tmp_path):
     shared.mkdir()
     shared.chmod(0o777)
     with pytest.raises(PermissionError, match="not writable by group or others"):
-        AotCache(shared).get_or_compile(wat(source=SPIN).read_bytes())
+        AotCache(shared).get_or_compile(wat("spin").read_bytes())
     created = tmp_path / "new" / "aot"
-    AotCache(created).get_or_compile(wat(source=SPIN).read_bytes())
+    AotCache(created).get_or_compile(wat("spin").read_bytes())
     assert stat.S_IMODE(created.stat().st_mode) & 0o077 == 0
 
 
 def test_clear_removes_entries(wat, cache):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     cache.get_or_compile(wasm)
     assert cache.clear() == 3
     assert cache.get(wasm) is None
@@ -301,7 +309,7 @@ def test_clear_removes_entries(wat, cache):
 
 
 def test_leftovers_of_a_killed_compile_are_swept(wat, cache):
-    wasm = wat(source=SPIN).read_bytes()
+    wasm = wat("spin").read_bytes()
     key = cache.key(wasm)
     cache.directory.mkdir(parents=True, mode=0o700)
     leftovers = [cache.directory / f".{key}.k1ll3d.so.tmp", cache.directory / f".{key}.k1ll3d.so.0123456789.o"]
@@ -325,7 +333,7 @@ def test_cache_compiles_in_a_child_process_by_default(wat, cache, monkeypatch):
         raise AssertionError("compiled in-process")
 
     monkeypatch.setattr(compiler, "compile_module", refuse)
-    path = cache.get_or_compile(wat(source=SPIN).read_bytes())
+    path = cache.get_or_compile(wat("spin").read_bytes())
     with w.Instance(w.Module.from_compiled(path)) as instance:
         assert instance.call("fib", 20) == 6765
 
@@ -338,7 +346,10 @@ def test_errors_from_the_child_keep_their_class_and_engine_message(wat, tmp_path
     with pytest.raises(w.LoadError, match="magic header not detected") as isolated:
         compile_isolated(b"not wasm at all", tmp_path / "x.so", CompileOptions(), CompileLimits())
     assert (str(isolated.value), isolated.value.engine_message, isolated.value.code) == (
-        str(in_process.value), in_process.value.engine_message, in_process.value.code)
+        str(in_process.value),
+        in_process.value.engine_message,
+        in_process.value.code,
+    )
     invalid = wat(source='(module (func (export "f") (result i32) i64.const 1))', check=False).read_bytes()
     with pytest.raises(w.ValidationError, match="type mismatch"):
         compile_isolated(invalid, tmp_path / "y.so", CompileOptions(), CompileLimits())
@@ -350,7 +361,7 @@ def test_a_compile_past_its_time_limit_is_stopped(wat, tmp_path):
     cache = AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.05))
     started = time.perf_counter()
     with pytest.raises(w.CompileLimitExceeded, match="longer than 0.05 s"):
-        cache.get_or_compile(wat(source=SPIN).read_bytes())
+        cache.get_or_compile(wat("spin").read_bytes())
     assert time.perf_counter() - started < 5
     assert not [p for p in cache.directory.iterdir() if p.suffix in (".so", ".json")]
 
@@ -362,4 +373,6 @@ def test_a_compile_past_its_memory_limit_is_stopped(built_plugins, tmp_path):
     with pytest.raises(w.CompileLimitExceeded, match="more than 157286400 bytes of memory"):
         cache.get_or_compile((built_plugins / "plugins" / "json_stats" / "json_stats.wasm").read_bytes())
     # This process is untouched and the same module compiles under the default limits.
-    assert AotCache(tmp_path / "aot2").get_or_compile((built_plugins / "plugins" / "json_stats" / "json_stats.wasm").read_bytes())
+    assert AotCache(tmp_path / "aot2").get_or_compile(
+        (built_plugins / "plugins" / "json_stats" / "json_stats.wasm").read_bytes()
+    )

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import wasmedge_py as w
 from wasmedge_py import _ffi
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +46,7 @@ def test_the_installed_package_uses_the_compiled_extension():
     assert _ffi.lib.WPY_FINGERPRINT == _ffi.source_fingerprint()
 
 
+@pytest.mark.slow
 def test_wasmedge_lib_selects_abi_mode_with_the_same_results(built_plugins):
     assert SYSTEM_LIBRARY.exists(), "libwasmedge0 is not installed where Debian puts it"
     default = _probe(built_plugins)
@@ -72,6 +72,7 @@ def test_a_stale_extension_falls_back_to_abi_mode_with_a_warning(monkeypatch):
     assert compiled is None and "reinstall" in why
 
 
+@pytest.mark.slow
 def test_both_modes_agree_on_every_value_type(wat, tmp_path):
     """The unit module's functions through the other mode give bit-identical results."""
     script = tmp_path / "values.py"

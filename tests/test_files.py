@@ -31,7 +31,9 @@ def test_size_limits_are_checked_before_reading(tmp_path, wat):
     huge.write_bytes(plugin.read_bytes())
     os.truncate(huge, 1 << 30)  # sparse: reading it would cost a GiB
     started = time.monotonic()
-    with pytest.raises(FileRefused, match=f"huge.wasm is 1073741824 bytes, over the limit of {DEFAULT_MAX_PLUGIN_BYTES}"):
+    with pytest.raises(
+        FileRefused, match=f"huge.wasm is 1073741824 bytes, over the limit of {DEFAULT_MAX_PLUGIN_BYTES}"
+    ):
         w.load_module(huge)
     assert time.monotonic() - started < 0.1
     size = plugin.stat().st_size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 
 import pytest
 from hypothesis import given
@@ -136,9 +137,12 @@ class _Int(int):
     ],
 )
 def test_the_specialised_call_behaves_like_the_general_path(instance, name, args):
-    """Function.__call__ without a timeout runs code written for the signature; with one, the
-    general loop. Same results, same exceptions with the same messages."""
+    """Function.__call__ without a timeout runs code written for the signature (from its second
+    call on; the first takes the general loop, as every call with a timeout does). Same results,
+    same exceptions with the same messages. The specialised code must really have run: its frames
+    are compiled under the file name ``<wasmedge_py call ...>`` (function.py)."""
     function = instance.function(name)
+    entered: list[str] = []
 
     def outcome(**kwargs):
         try:
@@ -147,4 +151,16 @@ def test_the_specialised_call_behaves_like_the_general_path(instance, name, args
             return type(exc), str(exc)
         return "ok", struct.pack("<d", result).hex() if isinstance(result, float) else result
 
-    assert outcome() == outcome(timeout=10)
+    def watch(frame, event, _arg):
+        if event == "call":
+            entered.append(frame.f_code.co_filename)
+
+    general = outcome(timeout=10)
+    outcome()  # a first call without a timeout, if this function has not had one yet
+    sys.setprofile(watch)
+    try:
+        specialised = outcome()
+    finally:
+        sys.setprofile(None)
+    assert any(file.startswith("<wasmedge_py call") for file in entered), entered
+    assert specialised == general

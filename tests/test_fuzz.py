@@ -1,7 +1,7 @@
 """Fuzzing: whatever the bytes or arguments, the binding answers with a result or a WasmEdgeError.
 
 Hypothesis properties run here, in the pytest process (random bytes, mutated valid modules,
-random argument values), plus a short run of the child-process harness, bench/fuzz.py; `make fuzz`
+random argument values), plus a short run of the child-process harness, tests/fuzz/fuzz.py; `make fuzz`
 runs that harness on 10,000 modules.
 
 Modules are instantiated sandboxed (the default), with ``init_timeout``: without the sandbox,
@@ -34,12 +34,14 @@ from hypothesis import strategies as st
 
 import wasmedge_py as w
 
+pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
+
 REPO = Path(__file__).resolve().parent.parent
-FUZZ_SCRIPT = REPO / "bench" / "fuzz.py"
+FUZZ_SCRIPT = REPO / "tests" / "fuzz" / "fuzz.py"
 
 
 def _load_fuzz():
-    spec = importlib.util.spec_from_file_location("wasmedge_py_bench_fuzz", FUZZ_SCRIPT)
+    spec = importlib.util.spec_from_file_location("wasmedge_py_fuzz_fuzz", FUZZ_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -78,12 +80,12 @@ def describe(violations: list[dict]) -> str:
 # -- seeds ------------------------------------------------------------------------------------
 
 IN_PROCESS_WAT = [
-    "tests/fuzz_corpus/features.wat",
+    "tests/wat/fuzz/features.wat",
     "tests/wat/unit_pure.wat",
     "tests/wat/v2_reverse.wat",
     "tests/wat/parity_traps.wat",
-    "tests/hostile/deep_recursion.wat",
-    "tests/hostile/bad_indirect_call.wat",
+    "tests/wat/hostile/deep_recursion.wat",
+    "tests/wat/hostile/bad_indirect_call.wat",
 ]
 
 
@@ -91,8 +93,11 @@ IN_PROCESS_WAT = [
 def seeds(built_plugins, wat) -> list[bytes]:
     """Seed modules for the in-process properties: the built plugins and a few WAT modules."""
     data = [(built_plugins / rel).read_bytes() for rel, _ in fuzz.PLUGIN_SEEDS]
-    data += [path.read_bytes() for path in sorted(built_plugins.glob("plugins/*/*.wasm"))
-             if path.relative_to(built_plugins).as_posix() not in {rel for rel, _ in fuzz.PLUGIN_SEEDS}]
+    data += [
+        path.read_bytes()
+        for path in sorted(built_plugins.glob("plugins/*/*.wasm"))
+        if path.relative_to(built_plugins).as_posix() not in {rel for rel, _ in fuzz.PLUGIN_SEEDS}
+    ]
     for rel in IN_PROCESS_WAT:
         data.append(Path(wat(source=(REPO / rel).read_text())).read_bytes())
     return data
@@ -157,7 +162,7 @@ def test_random_bytes_load_or_raise_load_or_validation_error(data):
 def test_stack_guard_rewriter_only_refuses(data, slots):
     """guard_stack on any bytes (the binding only hands it modules the loader accepted, so this
     is its own robustness): rewritten bytes or UnsupportedModule, nothing else."""
-    from wasmedge_py.stack_guard import UnsupportedModule, guard_stack
+    from wasmedge_py.sandbox import UnsupportedModule, guard_stack
 
     try:
         rewritten = guard_stack(data, slots)
@@ -207,12 +212,30 @@ def test_the_seeds_themselves_run_clean(seeds, scratch):
 # -- random argument values --------------------------------------------------------------------
 
 INT_BOUNDARIES = [0, 1, -1, 2**31 - 1, -(2**31), 2**31, 2**32 - 1, 2**32, 2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**64]
-FLOAT_SPECIALS = [0.0, -0.0, math.nan, -math.nan, math.inf, -math.inf, 5e-324, 1.4e-45, 1.17549435e-38,
-                  3.4028234663852886e38, 3.4028235677973366e38, 1.7976931348623157e308]
+FLOAT_SPECIALS = [
+    0.0,
+    -0.0,
+    math.nan,
+    -math.nan,
+    math.inf,
+    -math.inf,
+    5e-324,
+    1.4e-45,
+    1.17549435e-38,
+    3.4028234663852886e38,
+    3.4028235677973366e38,
+    1.7976931348623157e308,
+]
 ints = st.one_of(st.sampled_from(INT_BOUNDARIES), st.integers(-(2**64), 2**65), st.integers())
 floats = st.one_of(st.sampled_from(FLOAT_SPECIALS), st.floats(), st.floats(width=32), st.integers(-(2**64), 2**64))
-wrong = st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.binary(max_size=3), st.complex_numbers(),
-                  st.lists(st.integers(), max_size=2))
+wrong = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.binary(max_size=3),
+    st.complex_numbers(),
+    st.lists(st.integers(), max_size=2),
+)
 VALUES = {"i32": ints, "i64": ints, "f32": floats, "f64": floats}
 RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
 
@@ -235,7 +258,9 @@ def callee(wat):
     """Functions of known signatures: the features seed (stack-guarded) and unit_pure."""
     config = w.Config(max_memory_pages=CONFIG_PAGES)
     modules = [
-        w.Module.from_file(wat(source=(REPO / "tests/fuzz_corpus/features.wat").read_text()), config, max_stack_bytes=1 << 20),
+        w.Module.from_file(
+            wat(source=(REPO / "tests/wat/fuzz/features.wat").read_text()), config, max_stack_bytes=1 << 20
+        ),
         w.Module.from_file(wat("unit_pure"), config),
     ]
     instances = [w.Instance(module) for module in modules]
@@ -250,8 +275,10 @@ def callee(wat):
 def test_random_arguments_give_a_result_or_a_wasmedge_error(callee, draw):
     instance, name, signature = draw.draw(st.sampled_from(callee), label="function")
     params = [str(p) for p in signature.params]
-    args = draw.draw(st.tuples(*(st.one_of(VALUES[p], wrong) if draw.draw(st.booleans()) else VALUES[p] for p in params)),
-                     label="args")
+    args = draw.draw(
+        st.tuples(*(st.one_of(VALUES[p], wrong) if draw.draw(st.booleans()) else VALUES[p] for p in params)),
+        label="args",
+    )
     args = list(args)
     if draw.draw(st.integers(0, 9), label="arity change") == 0:  # a wrong count now and then
         args = args[:-1] if args else [0]
@@ -278,24 +305,47 @@ def test_random_arguments_give_a_result_or_a_wasmedge_error(callee, draw):
 
 
 def test_quick_harness_run(built_plugins, tmp_path):
-    """`bench/fuzz.py --quick`: 300 mutated modules in child processes; every crash, hang and
+    """`tests/fuzz/fuzz.py --quick`: 300 mutated modules in child processes; every crash, hang and
     violation it reports must be a known bug."""
     report_file = tmp_path / "fuzz.json"
     done = subprocess.run(
-        [sys.executable, str(FUZZ_SCRIPT), "--quick", "--quiet", "--seed", "7", "--crash-dir", str(tmp_path / "crashes"),
-         "--json", str(report_file)],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
+        [
+            sys.executable,
+            str(FUZZ_SCRIPT),
+            "--quick",
+            "--quiet",
+            "--seed",
+            "7",
+            "--crash-dir",
+            str(tmp_path / "crashes"),
+            "--json",
+            str(report_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
     )
     assert report_file.exists(), done.stdout + done.stderr
     result = json.loads(report_file.read_text())
     assert result["modules"] == 300, done.stdout
     counts = result["counts"]
-    for key in ("load:ok", "load:LoadError", "load_guarded:ok", "instantiate_guarded:ok", "call:ok", "call_guarded:ok",
-                "plugin_load:ok", "plugin_execute:ok"):
+    for key in (
+        "load:ok",
+        "load:LoadError",
+        "load_guarded:ok",
+        "instantiate_guarded:ok",
+        "call:ok",
+        "call_guarded:ok",
+        "plugin_load:ok",
+        "plugin_execute:ok",
+    ):
         assert counts.get(key, 0) > 0, f"the harness never got {key}:\n{done.stdout}"
     for incident in result["incidents"]:
         assert any(
-            incident["kind"] == kind and re.search(detail, incident["detail"]) and re.search(err, incident["stderr"])
+            incident["kind"] == kind
+            and re.search(detail, incident["detail"])
+            and re.search(err, incident["stderr"])
             and any(re.search(hazard, x) for x in incident["hazards"] or [""])
             for kind, detail, err, hazard in KNOWN_INCIDENTS
         ), f"unknown {incident['kind']}: {incident}\n{done.stdout}"
@@ -320,12 +370,14 @@ def test_regression_huge_int_as_float_argument(wat):
                 instance.function(name)(10**400)
 
 
-@pytest.mark.parametrize("call", ["read(-1, 4)", "read(0, -1)", "read(2**32, 4)", "read(0, 2**62)", "write(-1, b'x')"])
-def test_regression_memory_access_out_of_range(wat, call):
+@pytest.mark.parametrize(
+    "method, args",
+    [("read", (-1, 4)), ("read", (0, -1)), ("read", (2**32, 4)), ("read", (0, 2**62)), ("write", (-1, b"x"))],
+)
+def test_regression_memory_access_out_of_range(wat, method, args):
     with w.Module.from_file(wat("unit_pure")) as module, w.Instance(module) as instance:
-        memory = instance.memory()
         with pytest.raises(w.WasmEdgeError):
-            eval(f"memory.{call}")
+            getattr(instance.memory(), method)(*args)
 
 
 # A function section naming type 0 and no type section: "unknown type". The guard's appended
@@ -369,11 +421,11 @@ def test_regression_huge_tables_do_not_abort_a_sandboxed_module(code):
 
 # Each runs for ever before any call can carry the plugin's timeout.
 RUNAWAY_BEFORE_CALLS = {
-    "start": "(module (func $s (loop br 0)) (start $s) (func (export \"process\") (param i32) (result i32) local.get 0))",
-    "_initialize": "(module (func (export \"_initialize\") (loop br 0))"
-                   " (func (export \"process\") (param i32) (result i32) local.get 0))",
-    "get_abi_version": "(module (func (export \"get_abi_version\") (result i32) (loop br 0) i32.const 10000)"
-                       " (func (export \"process\") (param i32) (result i32) local.get 0))",
+    "start": '(module (func $s (loop br 0)) (start $s) (func (export "process") (param i32) (result i32) local.get 0))',
+    "_initialize": '(module (func (export "_initialize") (loop br 0))'
+    ' (func (export "process") (param i32) (result i32) local.get 0))',
+    "get_abi_version": '(module (func (export "get_abi_version") (result i32) (loop br 0) i32.const 10000)'
+    ' (func (export "process") (param i32) (result i32) local.get 0))',
 }
 
 
@@ -383,8 +435,10 @@ def test_regression_plugin_timeout_covers_code_run_at_load(wat):
         "try:\n    w.load_plugin(sys.argv[1], w.PluginLimits(timeout_ms=200)).close()\n"
         "except w.WasmEdgeError as exc:\n    print(type(exc).__name__)\n"
     )
-    procs = {name: subprocess.Popen([sys.executable, "-c", script, str(wat(source=src))], stdout=subprocess.PIPE, text=True)
-             for name, src in RUNAWAY_BEFORE_CALLS.items()}
+    procs = {
+        name: subprocess.Popen([sys.executable, "-c", script, str(wat(source=src))], stdout=subprocess.PIPE, text=True)
+        for name, src in RUNAWAY_BEFORE_CALLS.items()
+    }
     hung = []
     deadline = time.monotonic() + 4  # import + 200 ms each, in parallel
     for name, proc in procs.items():
@@ -402,12 +456,22 @@ def test_regression_plugin_file_is_never_native_code(tmp_path):
     if compiler is None:
         pytest.skip("no C compiler to build a shared object")
     source = tmp_path / "native.c"
-    source.write_text('#include <unistd.h>\n__attribute__((constructor)) static void ran(void) { write(1, "NATIVE CODE RAN\\n", 16); }\n')
+    source.write_text(
+        '#include <unistd.h>\n__attribute__((constructor)) static void ran(void) { write(1, "NATIVE CODE RAN\\n", 16); }\n'
+    )
     plugin = tmp_path / "native.wasm"
     subprocess.run([compiler, "-shared", "-fPIC", str(source), "-o", str(plugin)], check=True)
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, wasmedge_py as w\ntry:\n    w.load_plugin(sys.argv[1])\n"
-         "except w.WasmEdgeError as exc:\n    print(exc)\n", str(plugin)],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        [
+            sys.executable,
+            "-c",
+            "import sys, wasmedge_py as w\ntry:\n    w.load_plugin(sys.argv[1])\n"
+            "except w.WasmEdgeError as exc:\n    print(exc)\n",
+            str(plugin),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert "NATIVE CODE RAN" not in done.stdout

@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
+from support.hostile import HOSTILE, build
 
 import wasmedge_py as w
-from hostile import HOSTILE, build
-from wasmedge_py import PluginLimits, load_plugin
+from wasmedge_py import PluginLimits, load_plugin, run_plugin
 
 FAST = PluginLimits(timeout_ms=200)
 
@@ -25,23 +25,25 @@ def hostile_dir(tmp_path_factory):
 
 
 def run_lifecycle(path, limits=FAST, x=1):
-    with load_plugin(path, limits) as plugin:
-        plugin.init()
-        result = plugin.execute(x)
-        plugin.cleanup()
-        return result
+    return run_plugin(path, x, limits)
 
 
 @pytest.mark.parametrize("aot", [False, True], ids=["interpreter", "aot"])
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
 def test_hostile_plugin_fails_cleanly(hostile_dir, case, aot):
-    """Every limit holds in the interpreter and in AOT-compiled native code alike."""
+    """Every limit holds in the interpreter and in AOT-compiled native code alike, and the
+    runtime names the step that failed."""
     path = hostile_dir / case.name / f"{case.name}.wasm"
-    with pytest.raises(getattr(w, case.error), match=case.message):
+    with pytest.raises(w.PluginStepError) as info:
         run_lifecycle(path, PluginLimits(timeout_ms=200, aot=aot), x=0 if case.name == "division_by_zero" else 1)
+    assert info.value.step == case.step
+    assert isinstance(info.value.cause, getattr(w, case.error))
+    assert info.value.__cause__ is info.value.cause
+    assert case.message in str(info.value.cause)
 
 
 @pytest.mark.parametrize("aot", [False, True], ids=["interpreter", "aot"])
+@pytest.mark.slow
 def test_runaway_loop_is_stopped_by_the_engine_on_time(hostile_dir, aot):
     path = hostile_dir / "runaway_loop" / "runaway_loop.wasm"
     with load_plugin(path, PluginLimits(timeout_ms=300, aot=aot)) as plugin:

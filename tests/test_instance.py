@@ -131,9 +131,11 @@ def test_cost_limit_stops_a_call(wat):
 
 
 def test_fuel_is_a_budget_per_call(wat):
-    count = wat(source="""(module (func (export "count") (param i32) (local i32)
+    count = wat(
+        source="""(module (func (export "count") (param i32) (local i32)
         (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
-                 (br_if $l (i32.lt_s (local.get 1) (local.get 0))))))""")
+                 (br_if $l (i32.lt_s (local.get 1) (local.get 0))))))"""
+    )
     with w.Config(cost_measuring=True) as config, w.Module.from_file(count, config) as module:
         with w.Instance(module, fuel=50_000) as instance:
             for _ in range(20):  # each call fits the budget; together they would not
@@ -153,7 +155,9 @@ WASI_HELLO = """(module (import "wasi_snapshot_preview1" "fd_write" (func (param
 
 def test_wasi_is_off_by_default(wat):
     with w.Module.from_file(wat(source=WASI_HELLO)) as module:
-        with pytest.raises(w.InstantiationError, match=r"imports WASI \(wasi_snapshot_preview1.fd_write\) but WASI is disabled"):
+        with pytest.raises(
+            w.InstantiationError, match=r"imports WASI \(wasi_snapshot_preview1.fd_write\) but WASI is disabled"
+        ):
             w.Instance(module)
 
 
@@ -166,9 +170,11 @@ def test_wasi_when_enabled_sees_only_what_is_configured(wat):
 
 
 def test_reactor_initializer_runs_once_like_the_cli(wat):
-    path = wat(source="""(module (global $ready (mut i32) (i32.const 0))
+    path = wat(
+        source="""(module (global $ready (mut i32) (i32.const 0))
         (func (export "_initialize") global.get $ready i32.const 1 i32.add global.set $ready)
-        (func (export "ready") (result i32) global.get $ready))""")
+        (func (export "ready") (result i32) global.get $ready))"""
+    )
     with w.Module.from_file(path) as module:
         with w.Instance(module) as instance:
             assert instance.call("ready") == 1

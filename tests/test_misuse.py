@@ -16,9 +16,9 @@ import time
 import pytest
 
 import wasmedge_py as w
+from server.settings import Settings, SettingsError
 from wasmedge_py.compiler import AotCache, CompileOptions, load_aot
 from wasmedge_py.executor import WATCHDOG
-from server.settings import Settings, SettingsError
 
 HOST = """
 (module
@@ -30,9 +30,15 @@ HOST = """
 """
 
 BAD_TIMEOUTS = [
-    (1e10, w.ValueRangeError), (math.inf, w.ValueRangeError), (math.nan, w.ValueRangeError),
-    (-1, w.ValueRangeError), (0, w.ValueRangeError), (2**1000, w.ValueRangeError),
-    ("x", w.ArgumentError), (True, w.ArgumentError), ([], w.ArgumentError),
+    (1e10, w.ValueRangeError),
+    (math.inf, w.ValueRangeError),
+    (math.nan, w.ValueRangeError),
+    (-1, w.ValueRangeError),
+    (0, w.ValueRangeError),
+    (2**1000, w.ValueRangeError),
+    ("x", w.ArgumentError),
+    (True, w.ArgumentError),
+    ([], w.ArgumentError),
 ]
 
 
@@ -71,6 +77,7 @@ def run_child(code: str, wasm_path) -> str:
 
 
 @pytest.mark.parametrize("bad, error", BAD_TIMEOUTS, ids=repr)
+@pytest.mark.slow
 def test_a_bad_timeout_is_refused_and_a_later_timeout_still_stops_a_loop(host_module, bad, error):
     with w.Instance(host_module, host_modules=[host_env(lambda _c, x: x)]) as instance:
         with pytest.raises(error, match="timeout must be None .no limit. or"):
@@ -230,9 +237,11 @@ def _rss() -> int:
 
 def test_ten_thousand_refusals_leave_nothing_behind(wat):
     config = w.Config(cost_measuring=True)
-    with config, w.Module.from_file(wat(source=HOST), config) as module, w.Instance(
-        module, host_modules=[host_env(lambda _c, x: x)]
-    ) as instance:
+    with (
+        config,
+        w.Module.from_file(wat(source=HOST), config) as module,
+        w.Instance(module, host_modules=[host_env(lambda _c, x: x)]) as instance,
+    ):
         refusals = [
             (lambda: w.Instance(module, fuel=-1), w.ValueRangeError),
             (lambda: w.Instance(module, fuel=2**64), w.ValueRangeError),
@@ -270,10 +279,16 @@ def test_ten_thousand_refusals_leave_nothing_behind(wat):
         (lambda m: w.PluginLimits(fuel=0), r"fuel must be None \(no limit\) or in 1..18446744073709551614, got 0"),
         (lambda m: w.PluginLimits(max_memory_pages=0), "max_memory_pages must be in 1..65536, got 0"),
         (lambda m: w.PluginLimits(aot="yes"), "aot must be True or False, not str"),
-        (lambda m: w.Instance(m, host_modules=[host_env(lambda c, x: x)]).function("\udcff"), "name must be valid UTF-8"),
+        (
+            lambda m: w.Instance(m, host_modules=[host_env(lambda c, x: x)]).function("\udcff"),
+            "name must be valid UTF-8",
+        ),
         (lambda m: w.Instance(m, host_modules=[host_env(lambda c, x: x)]).memory("a\0b"), "name must not contain NUL"),
         (lambda m: w.host_function(params=["i33"]), r"params must hold value types \(i32, i64, f32, f64\)"),
-        (lambda m: w.HostModule("env", [print]), "functions item must be a HostFunction, not builtin_function_or_method"),
+        (
+            lambda m: w.HostModule("env", [print]),
+            "functions item must be a HostFunction, not builtin_function_or_method",
+        ),
         (lambda m: w.Wasi(args="ab"), "args must be a list of str, not str"),
         (lambda m: w.Config(max_memory_pages=0), "max_memory_pages must be in 1..65536, got 0"),
         (lambda m: w.Module.from_bytes("(module)"), "data must be bytes, bytearray or memoryview, not str"),
@@ -286,7 +301,12 @@ def test_refusals_name_the_argument_and_its_range(host_module, make, message):
 
 @pytest.mark.parametrize(
     "value, error",
-    [(math.nan, w.ValueRangeError), (math.inf, w.ValueRangeError), (object(), w.ArgumentError), ({1j: 2}, w.ArgumentError)],
+    [
+        (math.nan, w.ValueRangeError),
+        (math.inf, w.ValueRangeError),
+        (object(), w.ArgumentError),
+        ({1j: 2}, w.ArgumentError),
+    ],
     ids=repr,
 )
 def test_call_json_refuses_what_json_cannot_say(built_plugins, value, error):
@@ -300,6 +320,7 @@ def test_call_json_refuses_what_json_cannot_say(built_plugins, value, error):
 # -- 5. a damaged AOT cache entry is the cache's fault, not the plugin's --------------------------
 
 
+@pytest.mark.slow
 def test_an_entry_that_matches_its_sidecar_but_does_not_load_is_rebuilt(wat, tmp_path):
     wasm = wat("unit_pure").read_bytes()
     cache = AotCache(tmp_path / "aot")
@@ -323,12 +344,14 @@ def test_an_entry_that_matches_its_sidecar_but_does_not_load_is_rebuilt(wat, tmp
 
 
 def test_a_plugin_closed_from_its_own_host_function(wat):
-    plugin_wat = wat(source="""
+    plugin_wat = wat(
+        source="""
     (module
       (import "env" "cb" (func $cb (param i32) (result i32)))
       (memory (export "memory") 1)
       (func (export "process") (param i32) (result i32) (call $cb (local.get 0))))
-    """)
+    """
+    )
     out = run_child(
         "box = []\n"
         "@w.host_function(params=['i32'], results=['i32'])\n"
@@ -349,3 +372,61 @@ def test_a_plugin_closed_from_its_own_host_function(wat):
     )
     assert "stopped: instance was closed while process() ran" in out
     assert "closed: True" in out and "after: plugin is closed" in out
+
+
+# -- found by the API fuzzer -----------------------------------------------------------------------
+
+SPIN_HOST = """
+(module
+  (import "env" "cb" (func $cb (param i32) (result i32)))
+  (func (export "spin_host") (param i32) (loop $l (drop (call $cb (local.get 0))) (br $l)))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))
+"""
+
+
+@pytest.mark.parametrize("nested_timeout", [None, 0.05])
+def test_a_nested_call_cannot_swallow_the_outer_calls_deadline(wat, nested_timeout):
+    # The outer deadline passes inside a host function, whose nested call on the same instance
+    # (same executor) takes the stop; the host function swallows it. The outer call must still
+    # stop: the watchdog keeps stopping an expired call until it returns.
+    out = run_child(
+        "import time\n"
+        "first = []\n"
+        "def cb(caller, x):\n"
+        "    if not first:\n"
+        "        first.append(1)\n"
+        "        time.sleep(0.05)\n"
+        "        try:\n"
+        f"            instance.function('add')(1, 2, timeout={nested_timeout!r})\n"
+        "        except w.Interrupted as exc:\n"
+        "            print('nested stopped:', exc)\n"
+        "    return x\n"
+        "instance = w.Instance(module, host_modules=[env(cb)])\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    instance.function('spin_host')(0, timeout=0.01)\n"
+        "except w.Interrupted as exc:\n"
+        "    print('outer stopped after', round(time.monotonic() - started, 2), exc)\n"
+        "assert instance.call('add', 2, 3) == 5\n"  # no stale stop left behind
+        "print('next call ok')\n",
+        wat(source=SPIN_HOST),
+    )
+    assert "outer stopped after" in out and "next call ok" in out
+    seconds = float(out.split("outer stopped after ")[1].split()[0])
+    assert seconds < 1.0
+
+
+@pytest.mark.slow
+def test_the_process_exits_cleanly_with_a_call_running_on_a_daemon_thread(wat):
+    # At exit, finalizers must not free an instance under a running call, and a daemon thread
+    # must not be ended inside a host function (C++ frames on its stack).
+    for body in ("x", "x + 1"):
+        run_child(
+            "import time\n"
+            f"instance = w.Instance(module, host_modules=[env(lambda caller, x: {body})])\n"
+            "threading.Thread(target=lambda: instance.function('spin_host')(1, timeout=5), daemon=True).start()\n"
+            "untimed = w.Instance(module, host_modules=[env(lambda caller, x: x)])\n"
+            "threading.Thread(target=lambda: untimed.function('spin_host')(1), daemon=True).start()\n"
+            "time.sleep(0.2)\n",
+            wat(source=SPIN_HOST),
+        )

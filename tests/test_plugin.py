@@ -26,9 +26,13 @@ def abi_plugin(abi_path):
         yield plugin
 
 
-def lifecycle_plugin(wat, *, version=None, init=0, cleanup=0, process="local.get 0 i32.const 2 i32.mul i32.const 1 i32.add"):
+def lifecycle_plugin(
+    wat, *, version=None, init=0, cleanup=0, process="local.get 0 i32.const 2 i32.mul i32.const 1 i32.add"
+):
     """A WAT plugin whose init/cleanup return fixed codes; ``version`` adds get_abi_version."""
-    version_export = f'(func (export "get_abi_version") (result i32) i32.const {version})' if version is not None else ""
+    version_export = (
+        f'(func (export "get_abi_version") (result i32) i32.const {version})' if version is not None else ""
+    )
     return wat(
         source=f"""(module {version_export}
           (func (export "init") (result i32) i32.const {init})
@@ -64,7 +68,9 @@ def test_validation_failure_is_reported_with_the_path(wat):
 
 
 def test_instantiation_failure_is_reported_with_the_path(wat):
-    path = wat(source='(module (import "env" "f" (func)) (func (export "process") (param i32) (result i32) local.get 0))')
+    path = wat(
+        source='(module (import "env" "f" (func)) (func (export "process") (param i32) (result i32) local.get 0))'
+    )
     with pytest.raises(w.PluginLoadError, match="failed to instantiate plugin") as info:
         load_plugin(path)
     assert "unknown import" in str(info.value) and str(path) in str(info.value)
@@ -191,7 +197,9 @@ def test_missing_process_is_a_load_error_naming_it(wat):
 
 def test_wrong_process_signature_is_refused(wat):
     path = wat(source='(module (func (export "process") (param i64) (result i32) i32.const 0))')
-    with pytest.raises(w.PluginABIError, match=r"process has signature \(i64\) -> \(i32\), expected \(i32\) -> \(i32\)"):
+    with pytest.raises(
+        w.PluginABIError, match=r"process has signature \(i64\) -> \(i32\), expected \(i32\) -> \(i32\)"
+    ):
         load_plugin(path)
 
 

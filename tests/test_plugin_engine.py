@@ -21,9 +21,9 @@ def hello(built_plugins):
 def test_plugins_run_compiled_by_default(hello):
     with load_plugin(hello) as plugin:
         module = plugin._instance.module
-        assert module.engine == "aot" and module.engine_note is None
+        assert module.engine == "aot" and module.interpreter_fallback_reason is None
         # The default limits have a timeout, so the code must be cancellable, and no fuel.
-        assert module.aot.interruptible and not module.aot.cost_measuring
+        assert module.compiled_with.interruptible and not module.compiled_with.cost_measuring
         plugin.init()
         assert plugin.execute(21) == 43
 
@@ -38,23 +38,28 @@ def test_aot_false_runs_in_the_interpreter(hello):
 def test_compile_options_follow_the_limits(hello):
     # No timeout to enforce: no interruption checks (full native speed). Fuel: cost measuring.
     module = w.load_module(hello, PluginLimits(timeout_ms=None))
-    assert module.engine == "aot" and not module.aot.interruptible
+    assert module.engine == "aot" and not module.compiled_with.interruptible
     module.close()
     module = w.load_module(hello, PluginLimits(fuel=10_000))
-    assert module.aot.cost_measuring and module.aot.interruptible
+    assert module.compiled_with.cost_measuring and module.compiled_with.interruptible
     module.close()
 
 
 def test_a_module_the_compiler_fails_on_runs_in_the_interpreter(hello, tmp_path, monkeypatch, caplog):
     # A real compile that exceeds its (tiny) time limit in the child process.
-    monkeypatch.setattr(compiler, "_default_cache", AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.01)))
+    monkeypatch.setattr(
+        compiler, "_default_cache", AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.01))
+    )
     with caplog.at_level(logging.WARNING, logger="wasmedge_py.plugin"):
         with load_plugin(hello) as plugin:
             module = plugin._instance.module
             plugin.init()
             assert plugin.execute(21) == 43
     assert module.engine == "interpreter"
-    assert "running in the interpreter" in module.engine_note and "longer than 0.01 s" in module.engine_note
+    assert (
+        "running in the interpreter" in module.interpreter_fallback_reason
+        and "longer than 0.01 s" in module.interpreter_fallback_reason
+    )
     assert any("running in the interpreter" in r.getMessage() and str(hello) in r.getMessage() for r in caplog.records)
 
 

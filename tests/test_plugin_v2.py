@@ -87,16 +87,20 @@ def test_v1_and_v2_side_by_side(reverse, built_plugins):
 
 
 def test_v2_without_required_exports_is_refused(wat):
-    path = wat(source="""(module (memory (export "memory") 1)
+    path = wat(
+        source="""(module (memory (export "memory") 1)
         (func (export "get_abi_version") (result i32) (i32.const 20100))
-        (func (export "process_bytes") (param i32 i32) (result i64) (i64.const 0)))""")
+        (func (export "process_bytes") (param i32 i32) (result i64) (i64.const 0)))"""
+    )
     with pytest.raises(w.PluginABIError, match="speaks ABI v2 but does not export alloc, dealloc"):
         load_plugin(path)
 
 
 def test_user_host_functions_are_linked(wat):
-    path = wat(source="""(module (import "env" "triple" (func $t (param i32) (result i32)))
-        (func (export "process") (param i32) (result i32) (call $t (local.get 0))))""")
+    path = wat(
+        source="""(module (import "env" "triple" (func $t (param i32) (result i32)))
+        (func (export "process") (param i32) (result i32) (call $t (local.get 0))))"""
+    )
 
     @host_function(params=["i32"], results=["i32"])
     def triple(caller, x):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import wasmedge_py as w
-from wasmedge_py.stack_guard import guard_stack
+from wasmedge_py.sandbox import guard_stack
 
 RECURSIVE = """(module
   (table 2 funcref) (elem (i32.const 0) $fib $ping)
@@ -60,7 +60,9 @@ def test_instance_stays_usable_after_exhaustion(guarded):
 
 
 def test_ordinary_traps_stay_ordinary(wat):
-    path = wat(source='(module (func $f (export "f") (param i32) (result i32) (if (result i32) (local.get 0) (then (call $f (i32.sub (local.get 0) (i32.const 1)))) (else unreachable))))')
+    path = wat(
+        source='(module (func $f (export "f") (param i32) (result i32) (if (result i32) (local.get 0) (then (call $f (i32.sub (local.get 0) (i32.const 1)))) (else unreachable))))'
+    )
     with w.Module.from_file(path, max_stack_bytes=1 << 20) as module, w.Instance(module) as instance:
         with pytest.raises(w.TrapError, match="unreachable") as info:
             instance.call("f", 100)
@@ -104,7 +106,7 @@ def test_a_long_chain_of_big_frames_is_counted(wat):
     # No recursion at all, but 200 nested calls into frames of 4000 locals each (~12 MB of stack):
     # big frames are always counted, so a 1 MiB budget stops it.
     funcs = "\n".join(
-        f'(func $f{i} (result i32) (local i64 i64 i64 i64) (local {"i64 " * 4000}) call $f{i + 1})' for i in range(200)
+        f"(func $f{i} (result i32) (local i64 i64 i64 i64) (local {'i64 ' * 4000}) call $f{i + 1})" for i in range(200)
     )
     path = wat(source=f'(module {funcs} (func $f200 (result i32) i32.const 7) (export "start" (func $f0)))')
     with w.Module.from_file(path, max_stack_bytes=1 << 20) as module, w.Instance(module) as instance:

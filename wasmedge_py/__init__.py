@@ -8,8 +8,8 @@ debugging; WasmEdge 0.14 then writes it to the process's *stdout* and offers no 
 from __future__ import annotations
 
 from ._ffi import ffi, lib
-from .compiler import AotCache, CompileLimits, CompileOptions, compile_module, load_aot
-from .config import Config
+
+# The binding: engine objects, their types and errors.
 from .errors import (
     ArgumentError,
     ClosedError,
@@ -21,28 +21,42 @@ from .errors import (
     InstantiationError,
     Interrupted,
     LoadError,
-    PluginABIError,
-    PluginClosedError,
-    PluginCodeError,
-    PluginError,
-    PluginLoadError,
     StackExhausted,
     TrapError,
     ValidationError,
     ValueRangeError,
     WasmEdgeError,
 )
-from .function import Function
-from .instance import Instance
-from .memory import Memory
+from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
+from .config import Config
 from .module import Module
+from .compiler import AotCache, CompileLimits, CompileOptions, compile_module, load_aot
+from .wasi import Wasi
+from .host import Caller, HostFunction, HostFunctionError, HostModule, host_function
+from .instance import Instance
+from .function import Function
+from .memory import Memory
+
+# The plugin runtime: limits, one plugin instance, one isolated request, and their errors.
+from .plugin_errors import (
+    PluginABIError,
+    PluginClosedError,
+    PluginCodeError,
+    PluginError,
+    PluginInputError,
+    PluginLoadError,
+    PluginOutputError,
+    PluginStepError,
+)
 from .limits import ManifestError, PluginLimits
 from .plugin import Plugin, load_module, load_plugin
-from .host import Caller, HostFunction, HostFunctionError, HostModule, host_function
-from .wasi import Wasi
-from .types import ExportType, FuncType, GlobalType, ImportType, Limits, MemoryType, TableType, ValType
+from .runtime import run_plugin
 
-_LOG_LEVELS = {"off": lib.WasmEdge_LogOff, "error": lib.WasmEdge_LogSetErrorLevel, "debug": lib.WasmEdge_LogSetDebugLevel}
+_LOG_LEVELS = {
+    "off": lib.WasmEdge_LogOff,
+    "error": lib.WasmEdge_LogSetErrorLevel,
+    "debug": lib.WasmEdge_LogSetDebugLevel,
+}
 
 
 def version() -> str:
@@ -60,13 +74,20 @@ def set_engine_log_level(level: str) -> None:
 
 set_engine_log_level("off")
 
+# fmt: off
 __all__ = [
-    "AotCache", "CompileError", "CompileLimitExceeded", "CompileLimits", "CompileOptions", "compile_module", "load_aot",
-    "Caller", "HostFunction", "HostFunctionError", "HostModule", "host_function",
-    "ArgumentError", "ClosedError", "Config", "CostLimitExceeded", "EngineError", "ExportNotFoundError",
-    "ExportType", "FuncType", "Function", "GlobalType", "ImportType", "Instance", "InstantiationError",
-    "Interrupted", "Limits", "LoadError", "Memory", "MemoryType", "Module", "Plugin", "PluginABIError",
-    "PluginClosedError", "PluginCodeError", "PluginError", "PluginLoadError", "StackExhausted", "TableType", "TrapError",
-    "ValType", "ValidationError", "ValueRangeError", "Wasi", "WasmEdgeError", "load_module", "load_plugin", "ManifestError", "PluginLimits", "set_engine_log_level",
-    "version",
+    # binding
+    "ArgumentError", "ClosedError", "CompileError", "CompileLimitExceeded", "CostLimitExceeded", "EngineError",
+    "ExportNotFoundError", "InstantiationError", "Interrupted", "LoadError", "StackExhausted", "TrapError",
+    "ValidationError", "ValueRangeError", "WasmEdgeError",
+    "ExportType", "FuncType", "GlobalType", "ImportType", "Limits", "MemoryType", "TableType", "ValType",
+    "Config", "Module", "AotCache", "CompileLimits", "CompileOptions", "compile_module", "load_aot", "Wasi",
+    "Caller", "HostFunction", "HostFunctionError", "HostModule", "host_function", "Instance", "Function", "Memory",
+    # plugin runtime
+    "PluginABIError", "PluginClosedError", "PluginCodeError", "PluginError", "PluginInputError", "PluginLoadError",
+    "PluginOutputError", "PluginStepError", "ManifestError", "PluginLimits", "Plugin", "load_module", "load_plugin",
+    "run_plugin",
+    # the engine itself
+    "set_engine_log_level", "version",
 ]
+# fmt: on

@@ -22,9 +22,9 @@ def _limit(kind: int, value: int) -> None:
 
 def main(argv: list[str]) -> int:
     out_path, options_json, max_bytes, cpu_seconds = argv
+    wasm = sys.stdin.buffer.read()  # before the limits: the module is the caller's, the limits are for LLVM
     _limit(resource.RLIMIT_AS, int(max_bytes))
     _limit(resource.RLIMIT_CPU, int(cpu_seconds))
-    wasm = sys.stdin.buffer.read()
     from .compiler import CompileOptions, compile_module
     from .errors import WasmEdgeError
 

@@ -1,12 +1,12 @@
-"""Just enough of the WebAssembly binary format to read sections, imports and memories, and to
-write LEB128 — for the stack guard and for checks the C API cannot answer."""
+"""Just enough of the WebAssembly binary format to read sections, imports, memories and constant
+exports, and to write LEB128 — for the sandbox rewrite and for facts the C API cannot give."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 MAGIC = b"\0asm\x01\0\0\0"
-IMPORT_SECTION, MEMORY_SECTION = 2, 5
+IMPORT_SECTION, MEMORY_SECTION, EXPORT_SECTION, CODE_SECTION = 2, 5, 7, 10
 
 
 class UnsupportedModule(ValueError):
@@ -80,7 +80,6 @@ def vec(items: list[bytes]) -> bytes:
     return uleb(len(items)) + b"".join(items)
 
 
-
 def split_sections(wasm: bytes) -> list[tuple[int, bytes]]:
     """``(section id, payload)`` in file order."""
     if wasm[:8] != MAGIC:
@@ -138,8 +137,50 @@ def memory_minimums(wasm: bytes) -> list[int]:
     minimums = []
     for section_id, payload in split_sections(wasm):
         if section_id == IMPORT_SECTION:
-            minimums += [detail for kind, detail in read_imports(payload) if kind == 2]
+            minimums += [detail for kind, detail in read_imports(payload) if kind == 2 and detail is not None]
         elif section_id == MEMORY_SECTION:
             r = Reader(payload)
             minimums += [_limits(r)[0] for _ in range(r.u32())]
     return minimums
+
+
+def constant_i32_exports(wasm: bytes) -> dict[str, int]:
+    """Exported functions whose body is exactly ``i32.const N`` (no locals): name -> N.
+
+    Such a function cannot trap, loop, call, or touch memory or globals: calling it returns N and
+    changes nothing, so a host may read N instead (``get_abi_version`` is one in every plugin built
+    with the SDK or with clang -O2 from ``return CONSTANT;``). Anything unexpected means {}."""
+    try:
+        sections = {sid: payload for sid, payload in split_sections(wasm) if sid != 0}
+        imported_functions = (
+            sum(1 for kind, _ in read_imports(sections[IMPORT_SECTION]) if kind == 0)
+            if IMPORT_SECTION in sections
+            else 0
+        )
+        exports: dict[int, list[str]] = {}
+        if EXPORT_SECTION in sections:
+            r = Reader(sections[EXPORT_SECTION])
+            for _ in range(r.u32()):
+                name, kind, index = r.name(), r.byte(), r.u32()
+                if kind == 0 and index >= imported_functions:
+                    exports.setdefault(index - imported_functions, []).append(name.decode("utf-8"))
+        if not exports or CODE_SECTION not in sections:
+            return {}
+        constants: dict[str, int] = {}
+        code = Reader(sections[CODE_SECTION])
+        for index in range(code.u32()):
+            size = code.u32()
+            start, end = code.pos, code.pos + size
+            code.pos = end  # bodies are only looked at when exported
+            if index not in exports or end > len(code.data):
+                continue
+            # 0 local declarations, i32.const (0x41) with a signed LEB128 i32, end (0x0B).
+            if size >= 4 and code.data[start] == 0x00 and code.data[start + 1] == 0x41 and code.data[end - 1] == 0x0B:
+                immediate = Reader(code.data[start + 2 : end - 1])
+                value = immediate.signed()
+                if immediate.pos == len(immediate.data) and -(2**31) <= value < 2**31:
+                    for export_name in exports[index]:
+                        constants[export_name] = value
+        return constants
+    except (UnsupportedModule, UnicodeDecodeError, IndexError):
+        return {}

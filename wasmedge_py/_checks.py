@@ -58,9 +58,7 @@ def timeout_seconds(value: object, name: str = "timeout") -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentError(
-            f"{name} must be None (no limit) or a number of seconds, not {_type_name(value)}"
-        )
+        raise ArgumentError(f"{name} must be None (no limit) or a number of seconds, not {_type_name(value)}")
     if not 0 < value <= MAX_TIMEOUT_S:  # also false for nan
         raise ValueRangeError(
             f"{name} must be None (no limit) or more than 0 and at most {MAX_TIMEOUT_S} seconds, got {value!r}"

@@ -41,7 +41,9 @@ typedef union wpy_uint128 {
 } wpy_uint128;
 """
 
-CDEF = UINT128 + """
+CDEF = (
+    UINT128
+    + """
 typedef struct WasmEdge_ValType { uint8_t Data[8]; } WasmEdge_ValType;
 typedef struct WasmEdge_Value { wpy_uint128 Value; WasmEdge_ValType Type; } WasmEdge_Value;
 typedef struct WasmEdge_String { uint32_t Length; const char *Buf; } WasmEdge_String;
@@ -190,6 +192,7 @@ WasmEdge_Result WasmEdge_CompilerCompile(WasmEdge_CompilerContext *Cxt, const ch
 WasmEdge_Result WasmEdge_CompilerCompileFromBuffer(WasmEdge_CompilerContext *Cxt, const uint8_t *InBuffer, const uint64_t InBufferLen, const char *OutPath);
 void WasmEdge_CompilerDelete(WasmEdge_CompilerContext *Cxt);
 """
+)
 
 # Only in the compiled extension: C written for it, declared here, defined in API_SOURCE.
 # wpy_invoke() runs a call whose context (executor, function, value arrays) is packed once into a
@@ -205,10 +208,13 @@ typedef struct wpy_call {
     uint32_t ReturnLen;
 } wpy_call;
 """
-API_CDEF = WPY_CALL + """
+API_CDEF = (
+    WPY_CALL
+    + """
 uint32_t wpy_invoke(const wpy_call *Call);
 #define WPY_FINGERPRINT ...
 """
+)
 
 # The C source of the API-mode extension. On these targets int128.h makes uint128_t an
 # ``unsigned __int128``; this translation unit defines it as UINT128 instead (and marks int128.h as
@@ -216,24 +222,30 @@ uint32_t wpy_invoke(const wpy_call *Call);
 # checks of CDEF against the header pass without any warning switched off. The asserts prove the
 # storage is the same. The two types would differ only when passed by value, which nothing
 # compiled here does (no function declared in CDEF takes or returns a WasmEdge_Value).
-API_SOURCE = """
+API_SOURCE = (
+    """
 #include <stdint.h>
 #if !(defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64))
 #error "WasmEdge_Value is not an unsigned __int128 on this target: use ABI mode (see _ffi.py)"
 #endif
 #define WASMEDGE_C_API_INT128_H
-""" + UINT128 + """
+"""
+    + UINT128
+    + """
 typedef wpy_uint128 uint128_t;
 typedef __int128 int128_t;
 _Static_assert(sizeof(uint128_t) == sizeof(unsigned __int128), "uint128_t size");
 _Static_assert(_Alignof(uint128_t) == _Alignof(unsigned __int128), "uint128_t alignment");
 #include <wasmedge/wasmedge.h>
-""" + WPY_CALL + """
+"""
+    + WPY_CALL
+    + """
 static uint32_t wpy_invoke(const wpy_call *Call) {
     return WasmEdge_ResultGetCode(WasmEdge_ExecutorInvoke(Call->Executor, Call->Function, Call->Params,
                                                           Call->ParamLen, Call->Returns, Call->ReturnLen));
 }
 """
+)
 
 
 def source_fingerprint() -> int:

@@ -54,6 +54,8 @@ class Handle:
             raise MemoryError(f"WasmEdge could not create the {self._kind}")
         self._owned = _Owned(ptr, delete)
         self._finalizer = weakref.finalize(self, _Owned.close, self._owned)
+        # Not at interpreter exit: a daemon thread may still be in a call on it (the OS frees it all).
+        self._finalizer.atexit = False
 
     @property
     def _ptr(self) -> Any:

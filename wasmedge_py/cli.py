@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +16,7 @@ from .errors import ArgumentError, WasmEdgeError
 from .instance import Instance
 from .module import Module
 from .plugin import load_plugin
+from .runtime import PLUGIN_NAME_RULE, is_plugin_name
 from .textvalues import format_value, parse_argument
 
 
@@ -32,12 +32,14 @@ def load(path: str, config: Config, *, interpreter: bool = False) -> Module:
 
     options = CompileOptions(interruptible=False, cost_measuring=config.cost_measuring)
     module = load_aot_or_interpreted(path, config, options, max_stack_bytes=DEFAULT_MAX_STACK_BYTES)
-    if module.engine_note:
-        print(f"wasmedge-py: note: {path}: {module.engine_note}", file=sys.stderr)
+    if module.interpreter_fallback_reason:
+        print(f"wasmedge-py: note: {path}: {module.interpreter_fallback_reason}", file=sys.stderr)
     return module
 
 
-def run(path: str, function_name: str, arguments: Sequence[str], config: Config, *, interpreter: bool = False) -> list[str]:
+def run(
+    path: str, function_name: str, arguments: Sequence[str], config: Config, *, interpreter: bool = False
+) -> list[str]:
     """Call ``function_name`` in a fresh instance of ``path``; returns the printed result lines."""
     with load(path, config, interpreter=interpreter) as module, Instance(module) as instance:
         function = instance.function(function_name)
@@ -90,14 +92,13 @@ def compile_file(source: str, target: str, config: Config, *, interruptible: boo
     return [f"compiled {source} -> {target}"]
 
 
-PLUGIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the names the service accepts
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "plugin_v2"
 
 
 def new_plugin(name: str, store: str) -> list[str]:
     """Scaffold ``store/NAME/`` with an ABI v2 C source using the SDK and a ``plugin.toml``."""
-    if not PLUGIN_NAME.fullmatch(name):
-        raise ValueError(f"invalid plugin name {name!r}: use 1-64 characters of A-Z a-z 0-9 _ -")
+    if not is_plugin_name(name):  # the rule the service applies to the names it is sent
+        raise ValueError(f"invalid plugin name {name!r}: use {PLUGIN_NAME_RULE}")
     target = Path(store) / name
     if target.exists():
         raise FileExistsError(f"{target} already exists")
@@ -112,19 +113,22 @@ def new_plugin(name: str, store: str) -> list[str]:
         path.write_text(text)
         written.append(str(path))
     return [f"created {path}" for path in written] + [
-        f"next: make plugins  (builds {target / name}.wasm), then POST /run {{\"plugin\": \"{name}\", \"input\": ...}}"
+        f'next: make plugins  (builds {target / name}.wasm), then POST /run {{"plugin": "{name}", "input": ...}}'
     ]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"wasmedge-py (WasmEdge {version()}, cffi {_ffi.MODE} mode)")
+    parser.add_argument(
+        "--version", action="version", version=f"wasmedge-py (WasmEdge {version()}, cffi {_ffi.MODE} mode)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="call an exported function and print its results")
     run_cmd.add_argument("file")
     run_cmd.add_argument("function")
     run_cmd.add_argument(
-        "--interpreter", action="store_true",
+        "--interpreter",
+        action="store_true",
         help="run in WasmEdge's interpreter instead of native code compiled ahead of time (cached)",
     )
     run_cmd.add_argument("args", nargs=argparse.REMAINDER, help="arguments, parsed by the parameter types")
@@ -134,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("file")
     compile_cmd.add_argument("output")
     compile_cmd.add_argument(
-        "--no-interruptible", dest="interruptible", action="store_false",
+        "--no-interruptible",
+        dest="interruptible",
+        action="store_false",
         help="faster code that timeouts cannot stop (only for trusted modules)",
     )
     compile_cmd.add_argument("--fuel", action="store_true", help="compile with cost measuring (needed for fuel)")
@@ -153,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from server.__main__ import main as serve
         except ImportError as exc:
-            print(f"wasmedge-py: error: the service is not installed ({exc}); pip install 'wasmedge-py[server]'", file=sys.stderr)
+            print(
+                f"wasmedge-py: error: the service is not installed ({exc}); pip install 'wasmedge-py[server]'",
+                file=sys.stderr,
+            )
             return 1
         return serve(argv[1:], prog="wasmedge-py serve")
     options = _parser().parse_args(argv)
@@ -170,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if options.command == "run":
                 lines = run(options.file, options.function, options.args, config, interpreter=options.interpreter)
             elif options.command == "compile":
-                lines = compile_file(options.file, options.output, config, interruptible=options.interruptible, fuel=options.fuel)
+                lines = compile_file(
+                    options.file, options.output, config, interruptible=options.interruptible, fuel=options.fuel
+                )
             else:
                 lines = inspect(options.file, config)
     except (WasmEdgeError, ValueError, OSError) as exc:

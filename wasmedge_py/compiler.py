@@ -20,7 +20,7 @@ What WasmEdge 0.14.1 does with the output (measured; see tests/test_compiler.py)
     (``Config(cost_measuring=True)``); without one every call traps "out of bounds memory access".
   * ``instruction_counting`` likewise.
 - AOT code runs on the native stack: unbounded recursion is a SIGSEGV that kills the process, not a
-  trap. Compile the stack-guarded bytes (``stack_guard.guard_stack``), as :func:`load_aot` does.
+  trap. Compile the stack-guarded bytes (``sandbox.rewrite``), as :func:`load_aot` does.
 - A truncated ``.so`` may still load (the ELF section table is at the end and ``dlopen`` does not
   need it), so the cache verifies a size + sha256 sidecar instead of trusting the loader.
 
@@ -47,11 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _checks
+from . import _checks, errors
 from ._binary import memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
-from . import errors
 from .errors import CompileError, CompileLimitExceeded, ValueRangeError, check
 from .module import Module, sandboxed
 
@@ -88,7 +87,9 @@ class CompileOptions:
         for flag in ("interruptible", "cost_measuring", "instruction_counting", "generic_binary"):
             _checks.boolean(getattr(self, flag), flag)
         if self.optimization not in OPTIMIZATION_LEVELS:
-            raise ValueRangeError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}")
+            raise ValueRangeError(
+                f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}"
+            )
 
     def key_text(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -177,24 +178,34 @@ def compile_module(
 
 
 # The worker's report names an exception class; only these may be rebuilt from it.
-_REPORTED_ERRORS = {cls.__name__: cls for cls in (errors.LoadError, errors.ValidationError, CompileError, errors.EngineError)}
+_REPORTED_ERRORS = {
+    cls.__name__: cls for cls in (errors.LoadError, errors.ValidationError, CompileError, errors.EngineError)
+}
 
 
-def compile_isolated(wasm: bytes, out_path: str | os.PathLike[str], options: CompileOptions, limits: CompileLimits) -> None:
+def compile_isolated(
+    wasm: bytes, out_path: str | os.PathLike[str], options: CompileOptions, limits: CompileLimits
+) -> None:
     """:func:`compile_module` in a child process under ``limits``; raises what it would raise, or
     ``CompileLimitExceeded`` / ``CompileError`` when the child runs out of time or memory or dies."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     command = [
-        sys.executable, "-m", "wasmedge_py._aot_worker", os.fspath(out_path), json.dumps(dataclasses.asdict(options)),
-        str(limits.max_memory_bytes), str(max(1, int(limits.timeout) + 1)),
+        sys.executable,
+        "-m",
+        "wasmedge_py._aot_worker",
+        os.fspath(out_path),
+        json.dumps(dataclasses.asdict(options)),
+        str(limits.max_memory_bytes),
+        str(max(1, int(limits.timeout) + 1)),
     ]
     try:
         done = subprocess.run(command, input=bytes(wasm), capture_output=True, timeout=limits.timeout, env=env)
     except subprocess.TimeoutExpired:
         raise CompileLimitExceeded(
-            f"cannot compile module: the AOT compiler took longer than {limits.timeout:g} s", engine_message="compile timeout"
+            f"cannot compile module: the AOT compiler took longer than {limits.timeout:g} s",
+            engine_message="compile timeout",
         ) from None
     lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
     try:
@@ -212,14 +223,21 @@ def compile_isolated(wasm: bytes, out_path: str | os.PathLike[str], options: Com
         if report.get("error") == "MemoryError":
             raise out_of_memory
         cls = _REPORTED_ERRORS.get(str(report.get("error")), CompileError)
-        raise cls(str(report.get("message")), code=int(report.get("code") or 0), engine_message=str(report.get("engine_message") or ""))
+        raise cls(
+            str(report.get("message")),
+            code=int(report.get("code") or 0),
+            engine_message=str(report.get("engine_message") or ""),
+        )
     if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         raise CompileLimitExceeded(
-            f"cannot compile module: the AOT compiler used more than {limits.timeout:g} s of CPU", engine_message="compile timeout"
+            f"cannot compile module: the AOT compiler used more than {limits.timeout:g} s of CPU",
+            engine_message="compile timeout",
         )
     if "std::bad_alloc" in stderr:  # out of address space, LLVM aborts rather than failing the call
         raise out_of_memory
-    died = f"signal {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exit status {done.returncode}"
+    died = (
+        f"signal {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exit status {done.returncode}"
+    )
     detail = stderr.strip().splitlines()[-1:] or [""]
     raise CompileError(
         f"cannot compile module: the AOT compiler died ({died}; memory limit {limits.max_memory_bytes} bytes) {detail[0]}".rstrip(),
@@ -295,7 +313,12 @@ class AotCache:
     def key(self, wasm: bytes, options: CompileOptions | None = None) -> str:
         options = options or CompileOptions()
         digest = hashlib.sha256()
-        for part in (CACHE_FORMAT, wasmedge_version(), options.key_text(), "" if options.generic_binary else _CPU_IDENTITY):
+        for part in (
+            CACHE_FORMAT,
+            wasmedge_version(),
+            options.key_text(),
+            "" if options.generic_binary else _CPU_IDENTITY,
+        ):
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(wasm)
@@ -542,20 +565,30 @@ def load_aot(
     with ``config``: fuel (``config.cost_measuring``) needs ``options.cost_measuring`` (else the
     budget would silently not be enforced) and the reverse (else every call traps)."""
     config = config or Config()
-    options = options or CompileOptions(cost_measuring=config.cost_measuring, instruction_counting=config.instruction_counting)
+    options = options or CompileOptions(
+        cost_measuring=config.cost_measuring, instruction_counting=config.instruction_counting
+    )
     if options.cost_measuring != config.cost_measuring:
         raise ValueRangeError(
             f"compile option cost_measuring={options.cost_measuring} does not match "
             f"Config(cost_measuring={config.cost_measuring}): fuel would not be enforced, or every call would trap"
         )
     if options.instruction_counting and not config.wants_statistics:
-        raise ValueRangeError("code compiled with instruction_counting needs a Config with statistics (instruction_counting=True)")
+        raise ValueRangeError(
+            "code compiled with instruction_counting needs a Config with statistics (instruction_counting=True)"
+        )
     wasm, slots = sandboxed(bytes(wasm), config, max_stack_bytes, source)
     cache = cache or default_cache()
 
     def load(path: Path) -> Module:
         return Module.from_compiled(
-            path, config, source=source, stack_slots=slots, memory_minimums=memory_minimums(wasm), aot=options, wasm=wasm
+            path,
+            config,
+            source=source,
+            stack_slots=slots,
+            memory_minimums=memory_minimums(wasm),
+            compiled_with=options,
+            wasm=wasm,
         )
 
     path = cache.get_or_compile(wasm, options)
@@ -581,7 +614,7 @@ def load_aot_or_interpreted(
     """The file at ``path`` (or its contents ``wasm``, read by the caller) compiled through the
     default cache (see :func:`load_aot`); if the compiler fails on it, exceeds its limits, or the
     cache directory is unusable, the module is loaded for the interpreter instead, with
-    ``Module.engine_note`` saying why. Malformed or invalid modules raise as they would in the
+    ``Module.interpreter_fallback_reason`` saying why. Malformed or invalid modules raise as they would in the
     interpreter."""
     if wasm is None:
         with open(path, "rb") as file:
@@ -590,5 +623,5 @@ def load_aot_or_interpreted(
         return load_aot(wasm, config, options=options, max_stack_bytes=max_stack_bytes, source=path)
     except (CompileError, OSError) as exc:
         module = Module.from_bytes(wasm, config, max_stack_bytes=max_stack_bytes, sandbox=True, source=path)
-        module.engine_note = f"AOT compile failed, running in the interpreter: {exc}"
+        module.interpreter_fallback_reason = f"AOT compile failed, running in the interpreter: {exc}"
         return module

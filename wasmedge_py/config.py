@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from . import _checks
+from . import _checks, executor
 from ._ffi import lib
 from ._handle import Handle
-from .executor import ExecutorPool
 
 # 64 KiB per page; 0 would leave WasmEdge's own default of 65536 pages (4 GiB).
 DEFAULT_MAX_MEMORY_PAGES = 65536
@@ -28,17 +27,15 @@ class Config(Handle):
         if max_memory_pages is not None:
             _checks.integer(max_memory_pages, "max_memory_pages", 1, DEFAULT_MAX_MEMORY_PAGES)
         for name, flag in (
-            ("force_interpreter", force_interpreter), ("instruction_counting", instruction_counting),
-            ("cost_measuring", cost_measuring), ("time_measuring", time_measuring),
+            ("force_interpreter", force_interpreter),
+            ("instruction_counting", instruction_counting),
+            ("cost_measuring", cost_measuring),
+            ("time_measuring", time_measuring),
         ):
             _checks.boolean(flag, name)
-        # Executors made from this configuration, reused by instance after instance (executor.py).
-        pools = self._pools = {with_statistics: None for with_statistics in (False, True)}
 
         def delete(ptr) -> None:
-            for pool in pools.values():
-                if pool is not None:
-                    pool.close()
+            executor.forget_config(ptr)  # the executors made from it, pooled by executor.py
             lib.WasmEdge_ConfigureDelete(ptr)
 
         super().__init__(lib.WasmEdge_ConfigureCreate(), delete)
@@ -54,13 +51,6 @@ class Config(Handle):
         self.instruction_counting = instruction_counting
         self.cost_measuring = cost_measuring
         self.time_measuring = time_measuring
-
-    def executor_pool(self, with_statistics: bool) -> ExecutorPool:
-        """The pool of executors (with a statistics context or without) made from this config."""
-        pool = self._pools[with_statistics]
-        if pool is None:
-            pool = self._pools[with_statistics] = ExecutorPool(self._ptr, with_statistics)
-        return pool
 
     @property
     def wants_statistics(self) -> bool:

@@ -1,4 +1,5 @@
-"""One exception hierarchy for everything the package raises, and the one place that turns a
+"""The engine's and the binding's exceptions (the root of everything the package raises; the
+plugin runtime's own are in ``plugin_errors``), and the one place that turns a
 ``WasmEdge_Result`` into an exception carrying WasmEdge's own message."""
 
 from __future__ import annotations
@@ -72,31 +73,6 @@ class ArgumentError(WasmEdgeError, TypeError):
 
 class ValueRangeError(WasmEdgeError, ValueError):
     """A Python int does not fit the WebAssembly integer type it is passed as."""
-
-
-class PluginError(WasmEdgeError):
-    """A plugin broke the plugin contract or reported an error."""
-
-
-class PluginLoadError(PluginError):
-    """A plugin could not be loaded, validated or instantiated; ``__cause__`` holds the engine error."""
-
-
-class PluginABIError(PluginLoadError):
-    """The plugin's exports or ABI version do not match what this host supports."""
-
-
-class PluginCodeError(PluginError):
-    """A plugin function returned a negative error code (``code``, named ``code_name``)."""
-
-    def __init__(self, message: str, code: int, code_name: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.code_name = code_name
-
-
-class PluginClosedError(PluginError, ClosedError):
-    """The plugin was used after ``close()``."""
 
 
 # WasmEdge groups its error codes by phase in the high byte (see enum_errcode.h).

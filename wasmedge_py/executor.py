@@ -12,8 +12,8 @@ rest of a plugin's lifecycle). So instead:
   the stop handle a call still running at its deadline;
 - a stop that lands just after the call returned would stop the *next* call, so it is consumed
   with a call to a no-op function;
-- executors (with their statistics and stop handle) are pooled per ``Config`` and reused by later
-  instances, so making the handle's one thread is paid once per pooled executor, not per instance.
+- executors (with their statistics and stop handle) are pooled per configuration by this module
+  (``pool_for``; a Config calls ``forget_config`` when it is freed) and reused by later instances, so making the handle's one thread is paid once per pooled executor, not per instance.
   An executor keeps no state of the instances it ran beyond its statistics (cleared and re-limited
   on reuse) and its stop flag (never left set).
 """
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 UNLIMITED_COST = 2**64 - 1  # what a new executor's statistics start with
 INTERRUPTED = 0x07  # WasmEdge_ErrCode_Interrupted
 IDLE_EXECUTORS = 64  # per pool; more are deleted when returned
+_REPEAT_STOP = 0.005  # seconds between repeated stops of a call past its deadline
 _LONGEST_WAIT = 3600.0  # the watchdog wakes at least hourly, whatever the deadlines (no OS clock overflow)
 
 
@@ -59,8 +60,8 @@ _ONE_ARGUMENT = ffi.new("WasmEdge_Value[]", 1)
 _ONE_ARGUMENT[0].Type = lib.WasmEdge_ValTypeGenI32()
 
 
-class Runner:
-    """An executor, its statistics context (or NULL) and its stop handle."""
+class Executor:
+    """A native executor, its statistics context (or NULL) and its stop handle."""
 
     __slots__ = ("executor", "statistics", "stop_handle")
 
@@ -83,15 +84,18 @@ class Runner:
             lib.WasmEdge_StatisticsClear(self.statistics)
             lib.WasmEdge_StatisticsSetCostLimit(self.statistics, UNLIMITED_COST)
 
-    def invoke_with_deadline(self, function: Any, params: Any, n_params: int, results: Any, n_results: int, timeout: float) -> Any:
+    def invoke_with_deadline(
+        self, function: Any, params: Any, n_params: int, results: Any, n_results: int, timeout: float
+    ) -> Any:
         """``WasmEdge_ExecutorInvoke`` on this thread, stopped by the engine after ``timeout`` seconds."""
         token = WATCHDOG.arm(self.stop_handle, timeout)
         try:
             result = lib.WasmEdge_ExecutorInvoke(self.executor, function, params, n_params, results, n_results)
         finally:
             fired = WATCHDOG.disarm(token)
-        if fired and result.Code != INTERRUPTED:
-            # The stop landed after the call had finished: consume it before it stops the next one.
+        if fired:
+            # A stop may have landed after the call had finished (the watchdog repeats it until
+            # disarmed): consume it before it stops the next call.
             lib.WasmEdge_ExecutorInvoke(self.executor, _NOOP, ffi.NULL, 0, ffi.NULL, 0)
         return result
 
@@ -106,39 +110,69 @@ class Runner:
 
 
 class ExecutorPool:
-    """Idle runners made from one configuration; thread-safe. After ``close()`` returned runners
-    are deleted instead of kept."""
+    """Idle executors made from one configuration; thread-safe. After ``close()`` returned
+    executors are deleted instead of kept."""
 
     def __init__(self, config_ptr: Any, with_statistics: bool) -> None:
         self._config_ptr = config_ptr
         self._with_statistics = with_statistics
-        self._idle: list[Runner] = []
+        self._idle: list[Executor] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def take(self) -> Runner:
+    def take(self) -> Executor:
         with self._lock:
             if self._closed:
                 raise ClosedError("config is closed")
-            runner = self._idle.pop() if self._idle else None
-        if runner is None:
-            runner = Runner(self._config_ptr, self._with_statistics)
-        runner.reset()
-        return runner
+            executor = self._idle.pop() if self._idle else None
+        if executor is None:
+            executor = Executor(self._config_ptr, self._with_statistics)
+        executor.reset()
+        return executor
 
-    def give(self, runner: Runner) -> None:
+    def give(self, executor: Executor) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < IDLE_EXECUTORS:
-                self._idle.append(runner)
+                self._idle.append(executor)
                 return
-        runner.delete()
+        executor.delete()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for runner in idle:
-            runner.delete()
+        for executor in idle:
+            executor.delete()
+
+
+# The pools of every live configuration, by the address of its native context and whether its
+# executors count statistics. A Config reports its end (``forget_config``) before its context is
+# freed, so an address is never reused while its pools are here.
+_POOLS: dict[tuple[int, bool], ExecutorPool] = {}
+# Reentrant: a Config's finalizer (forget_config) can run on this thread, during a collection,
+# while the lock is held.
+_POOLS_LOCK = threading.RLock()
+
+
+def pool_for(config_ptr: Any, with_statistics: bool) -> ExecutorPool:
+    """The pool of executors (with a statistics context or without) made from ``config_ptr``."""
+    key = (int(ffi.cast("uintptr_t", config_ptr)), with_statistics)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ExecutorPool(config_ptr, with_statistics)
+    return pool
+
+
+def forget_config(config_ptr: Any) -> None:
+    """Close the pools of a configuration about to be freed: idle executors are deleted now,
+    executors still in use when they come back."""
+    address = int(ffi.cast("uintptr_t", config_ptr))
+    with _POOLS_LOCK:
+        pools = [_POOLS.pop((address, stats), None) for stats in (False, True)]
+    for pool in pools:
+        if pool is not None:
+            pool.close()
 
 
 class Watchdog:
@@ -182,7 +216,7 @@ class Watchdog:
             while True:
                 try:
                     self._fire_due()
-                except Exception:  # noqa: BLE001 - logged; the watchdog keeps serving
+                except Exception:
                     log.exception("watchdog: unexpected error (still running)")
                     self._wake_at = time.monotonic() + 0.01  # look again soon, not never
 
@@ -191,15 +225,21 @@ class Watchdog:
                 self._condition.wait(wait)
 
     def _fire_due(self) -> None:
-        """Cancel every call past its deadline; note when the next one is due."""
+        """Cancel every call past its deadline, and again every ``_REPEAT_STOP`` seconds until it
+        is disarmed: a stop is consumed by whichever call on that executor checks first, which
+        may be a nested call made by a host function (that may swallow the error); the expired
+        outer call must still stop. Note when the next one is due."""
         now = time.monotonic()
         wake_at = float("inf")
         for entry in self._armed.values():
             if entry[0] <= now:
-                entry[0], entry[2] = float("inf"), True  # fired (even if the cancel raises); stays until disarmed
-                lib.WasmEdge_AsyncCancel(entry[1])
-            else:
-                wake_at = min(wake_at, entry[0])
+                entry[0], entry[2] = now + _REPEAT_STOP, True
+                try:
+                    lib.WasmEdge_AsyncCancel(entry[1])
+                except Exception:
+                    entry[0] = float("inf")  # not retried: it would fail (and log) every time
+                    log.exception("watchdog: cannot stop a call (still running)")
+            wake_at = min(wake_at, entry[0])
         self._wake_at = wake_at
 
     def _forget_thread(self) -> None:

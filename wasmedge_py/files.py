@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import PluginLoadError
+from .plugin_errors import PluginLoadError
 
 _KINDS = {
     stat.S_IFIFO: "a FIFO",

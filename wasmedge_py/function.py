@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._checks import timeout_seconds
 from ._ffi import call_context, ffi, invoke, lib
@@ -12,6 +13,7 @@ from .types import FuncType, ValType
 from .values import INTEGER_RANGES, NATIVE_TYPES, decoder, encoder
 
 if TYPE_CHECKING:
+    from ._calls import CallContext, CallErrors
     from .instance import Instance
 
 
@@ -21,12 +23,26 @@ class Function:
     for the signature are set up once, so a call only converts values and invokes."""
 
     __slots__ = (
-        "instance", "name", "signature", "_native", "_n_params", "_n_results", "_params", "_results",
-        "_encoders", "_decoders", "_plan", "_call", "_context",
+        "_call",
+        "_calls",
+        "_context",
+        "_decoders",
+        "_encoders",
+        "_n_params",
+        "_n_results",
+        "_native",
+        "_params",
+        "_plan",
+        "_results",
+        "instance",
+        "name",
+        "signature",
     )
 
-    def __init__(self, instance: "Instance", name: str, native: Any, signature: FuncType) -> None:
+    def __init__(self, instance: Instance, name: str, native: Any, signature: FuncType, calls: CallContext) -> None:
+        """``calls`` is the instance's call context: everything a call needs of the instance."""
         self.instance = instance
+        self._calls = calls
         self.name = name
         self.signature = signature
         self._native = native
@@ -42,7 +58,7 @@ class Function:
         # request), and one always called with a timeout never needs it.
         self._call: Callable[[tuple], Any] = self._first_call
 
-    def __call__(self, *args: int | float, timeout: float | None = None) -> Any:
+    def __call__(self, *args: float, timeout: float | None = None) -> Any:
         """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
 
         With ``timeout`` (seconds) the engine itself stops a call that runs longer, raising
@@ -56,19 +72,18 @@ class Function:
         return self._general_call(args, None)
 
     def _bind_call(self, args: tuple) -> Any:
-        instance = self.instance
-        fuel = instance.fuel is not None
+        calls = self._calls
         self._context = call_context(
-            instance._executor, self._native, self._params, self._n_params, self._results, self._n_results
+            calls.native_executor, self._native, self._params, self._n_params, self._results, self._n_results
         )
-        self._call = self._plan.specialised(fuel)(
-            instance.lock.acquire,
-            instance.lock.release,
-            instance._owned,
-            functools.partial(lib.WasmEdge_StatisticsClear, instance._statistics) if fuel else None,
+        self._call = self._plan.specialised(calls.fuel)(
+            calls.lock.acquire,
+            calls.lock.release,
+            calls.owned,
+            functools.partial(lib.WasmEdge_StatisticsClear, calls.statistics) if calls.fuel else None,
             invoke,
             self._context,
-            instance,
+            calls.errors,
             self.name,
             self.signature,
             [self._params[i].Value.Words for i in range(self._n_params)],
@@ -82,41 +97,23 @@ class Function:
         """The general path: calls with a deadline (they arm the watchdog anyway) and first calls."""
         if len(args) != self._n_params:
             _wrong_count(self.name, self.signature, args)
-        instance = self.instance
-        with instance.lock:
-            if instance._owned.closed:
+        calls = self._calls
+        with calls.lock:
+            if calls.owned.closed:
                 _closed(self.name)
             params = self._params
             for position, (encode, value) in enumerate(zip(self._encoders, args)):
                 params[position].Value.Words[0] = encode(value, position)  # the high word stays 0
-            result = self._invoke(timeout)
+            if timeout is not None and not calls.interruptible:
+                raise ArgumentError(f"{self.name}(): a timeout needs code compiled with interruptible=True")
+            result = calls.invoke(self._native, params, self._n_params, self._results, self._n_results, timeout)
             if result.Code:
-                instance._raise_call_error(result, self.name, timeout)
+                calls.errors.raise_for(result, self.name, timeout)
             if self._n_results == 1:
                 return self._decoders[0](self._results[0].Value)
             results = self._results
             values = tuple(decode(results[i].Value) for i, decode in enumerate(self._decoders))
         return values or None
-
-    def _invoke(self, timeout: float | None = None) -> Any:
-        """Run the call on the arguments already stored; returns the raw ``WasmEdge_Result``."""
-        if self.instance.fuel is not None:  # the budget is per call: start from zero
-            lib.WasmEdge_StatisticsClear(self.instance._statistics)
-        if timeout is not None:
-            return self._invoke_with_deadline(timeout)
-        return lib.WasmEdge_ExecutorInvoke(
-            self.instance._executor, self._native, self._params, len(self.signature.params),
-            self._results, len(self.signature.results),
-        )
-
-    def _invoke_with_deadline(self, timeout: float) -> Any:
-        """Run the call on this thread and have the engine stop it at the deadline (it checks in
-        loops and calls, so even a runaway loop stops promptly); see executor.py."""
-        if not self.instance.interruptible:
-            raise ArgumentError(f"{self.name}(): a timeout needs code compiled with interruptible=True")
-        return self.instance._runner.invoke_with_deadline(
-            self._native, self._params, self._n_params, self._results, self._n_results, timeout
-        )
 
     def __repr__(self) -> str:
         return f"<Function {self.name}{self.signature}>"
@@ -127,7 +124,7 @@ class _Plan:
     specialised call (compiled on first use, with and without the per-call fuel reset).
     Unsupported types (v128, references) are reported when called, not when looked up."""
 
-    __slots__ = ("signature", "encoders", "decoders", "typed_params", "_specialised")
+    __slots__ = ("_specialised", "decoders", "encoders", "signature", "typed_params")
 
     def __init__(self, signature: FuncType) -> None:
         self.signature = signature
@@ -159,10 +156,10 @@ def _closed(name: str) -> None:
     raise ClosedError(f"instance is closed; cannot call {name}")
 
 
-def _fail(instance: "Instance", name: str, code: int) -> None:
+def _fail(errors: CallErrors, name: str, code: int) -> None:
     """Raise the error for a failed call's result code (the lock is held)."""
     result = ffi.new("WasmEdge_Result *", (code,))  # owns the struct passed on below
-    instance._raise_call_error(result[0], name)
+    errors.raise_for(result[0], name)
 
 
 def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Callable:
@@ -186,7 +183,7 @@ def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Calla
 # the same order as _general_call: count, lock, closed, arguments left to right, fuel reset,
 # invoke, error mapping, results.
 _TEMPLATE = """\
-def bind(acquire, release, owned, clear, invoke, context, instance, name, signature, words, values, encoders,
+def bind(acquire, release, owned, clear, invoke, context, errors, name, signature, words, values, encoders,
          decoders):
 {unpack_bound}
     def call(args):
@@ -200,7 +197,7 @@ def bind(acquire, release, owned, clear, invoke, context, instance, name, signat
 {body}
             code = invoke(context)
             if code:
-                fail(instance, name, code)
+                fail(errors, name, code)
             return {result}
         finally:
             release()
@@ -225,7 +222,9 @@ def _compile_call(signature: FuncType, fuel: bool) -> Callable[..., Callable[[tu
     for i, valtype in enumerate(params):
         if valtype in INTEGER_RANGES:
             low, high, mask = INTEGER_RANGES[valtype]
-            body.append(f"w{i}[0] = a{i} & {mask:#x} if type(a{i}) is int and {low} <= a{i} <= {high} else e{i}(a{i}, {i})")
+            body.append(
+                f"w{i}[0] = a{i} & {mask:#x} if type(a{i}) is int and {low} <= a{i} <= {high} else e{i}(a{i}, {i})"
+            )
         else:
             body.append(f"w{i}[0] = e{i}(a{i}, {i})")
     if fuel:  # the budget is per call: start from zero

@@ -46,7 +46,9 @@ def _value_types(types: object, name: str) -> tuple[ValType, ...]:
     try:
         valtypes = tuple(ValType(t) for t in types)
     except ValueError:
-        raise ArgumentError(f"{name} must hold value types ({', '.join(t.value for t in NATIVE_TYPES)}), got {list(types)!r}") from None
+        raise ArgumentError(
+            f"{name} must hold value types ({', '.join(t.value for t in NATIVE_TYPES)}), got {list(types)!r}"
+        ) from None
     unsupported = [t.value for t in valtypes if t not in NATIVE_TYPES]
     if unsupported:
         raise ArgumentError(f"{name}: host functions cannot take or return {', '.join(unsupported)}")
@@ -205,6 +207,8 @@ def create_native(host: HostModule, state: HostCallState, keep_alive: list[Any])
     for function in host.functions:
         handle = ffi.new_handle((state, function))
         keep_alive.append(handle)
-        instance = lib.WasmEdge_FunctionInstanceCreate(_native_function_type(function.signature), _trampoline, handle, 0)
+        instance = lib.WasmEdge_FunctionInstanceCreate(
+            _native_function_type(function.signature), _trampoline, handle, 0
+        )
         lib.WasmEdge_ModuleInstanceAddFunction(native, _native_name(function.name), instance)
     return native

@@ -3,30 +3,26 @@ executor from its config's pool for as long as it lives)."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from . import _checks, executor
+from ._calls import CallContext, CallErrors
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
-from . import _checks
 from .errors import (
     ArgumentError,
-    ClosedError,
     ExportNotFoundError,
     InstantiationError,
-    Interrupted,
-    StackExhausted,
     ValueRangeError,
     check,
-    engine_error,
 )
-from .stack_guard import RESET_EXPORT, SLOT_BYTES
 from .function import Function
+from .host import HostCallState, HostModule, create_native
 from .memory import Memory
 from .module import REACTOR_INITIALIZER, Module
 from .types import ExportType, FuncType
-from .host import HostCallState, HostFunctionError, HostModule, create_native
 from .wasi import WASI_MODULE, Wasi
 
 _INSTANCE_OUT = ffi.typeof("WasmEdge_ModuleInstanceContext **")
@@ -56,6 +52,100 @@ def _host_module_list(host_modules: object) -> tuple[HostModule, ...]:
     return tuple(host_modules)
 
 
+def _checked_arguments(
+    module: object,
+    config: object,
+    fuel: object,
+    wasi: object,
+    host_modules: object,
+    run_initializer: object,
+    init_timeout: object,
+) -> tuple[Config, int | None, tuple[HostModule, ...], float | None]:
+    """Every argument checked, and whether the module can be instantiated with them at all, before
+    anything is retained or allocated: a refusal leaves nothing behind. Everything about the
+    module itself (imports, memory minimums) was read once per Module."""
+    _checks.instance_of(module, Module, "module")
+    assert isinstance(module, Module)
+    config = _checks.instance_of(config, Config, "config", optional=True) or module.config
+    fuel = _checks.fuel(fuel)
+    _checks.instance_of(wasi, Wasi, "wasi", optional=True)
+    host_modules = _host_module_list(host_modules)
+    _checks.boolean(run_initializer, "run_initializer")
+    init_timeout = _checks.timeout_seconds(init_timeout, "init_timeout")
+    if fuel is not None and not config.cost_measuring:
+        raise ValueRangeError("fuel needs a Config with cost_measuring=True")
+    _check_imports_resolve(module, wasi is not None, host_modules)
+    if module.memory_needed > config.max_memory_pages:
+        raise InstantiationError(
+            f"cannot instantiate {module.source}: it declares {module.memory_needed} pages of memory "
+            f"but the limit is {config.max_memory_pages}",
+            engine_message="memory limit exceeded",
+        )
+    return config, fuel, host_modules, init_timeout
+
+
+class _NativeParts:
+    """What an instance holds natively, made step by step; ``free`` lets go of whatever was made so
+    far, in dependency order, so a failure at any step (or the instance's close) frees everything."""
+
+    __slots__ = ("executor", "natives", "pool", "releases", "store")
+
+    def __init__(self) -> None:
+        self.releases: list[Callable[[], None]] = []  # of the retained module and config
+        self.natives: list[Any] = []  # module instances to delete, most dependent first
+        self.store: Any = None
+        self.executor: executor.Executor | None = None
+        self.pool: executor.ExecutorPool | None = None
+
+    def retain(self, module: Module, config: Config) -> None:
+        """The module and config stay alive (closing them is deferred) while the instance lives."""
+        self.releases.append(module._retain())
+        self.releases.append(config._retain())
+
+    def create_store_and_executor(self, config: Config, with_statistics: bool) -> executor.Executor:
+        self.store = lib.WasmEdge_StoreCreate()
+        if self.store == ffi.NULL:
+            self.store = None
+            raise MemoryError("WasmEdge could not create a store")
+        # A pooled executor (see executor.py): made once, with its stop handle, reused afterwards.
+        self.pool = executor.pool_for(config._ptr, with_statistics)
+        self.executor = self.pool.take()
+        return self.executor
+
+    def link_imports(self, wasi: Wasi | None, host_modules: tuple[HostModule, ...], host_state, keep_alive) -> None:
+        assert self.executor is not None
+        if wasi is not None:
+            self.natives.append(wasi.create())
+        for host in host_modules:
+            self.natives.append(create_native(host, host_state, keep_alive))
+        for native in self.natives:
+            check(
+                lib.WasmEdge_ExecutorRegisterImport(self.executor.executor, self.store, native),
+                "cannot link imports",
+                InstantiationError,
+            )
+
+    def instantiate(self, module: Module) -> Any:
+        assert self.executor is not None
+        out = ffi.new(_INSTANCE_OUT)
+        result = lib.WasmEdge_ExecutorInstantiate(self.executor.executor, out, self.store, module._ptr)
+        if result.Code:
+            check(result, f"cannot instantiate {module.source}", InstantiationError)
+        self.natives.insert(0, out[0])
+        return out[0]
+
+    def free(self, _ptr: Any = None) -> None:
+        # Order matters: module instances refer to the store and executor that made them.
+        for native in self.natives:
+            lib.WasmEdge_ModuleInstanceDelete(native)
+        if self.executor is not None:
+            self.pool.give(self.executor)  # type: ignore[union-attr]  # set together
+        if self.store is not None:
+            lib.WasmEdge_StoreDelete(self.store)
+        for release in reversed(self.releases):
+            release()
+
+
 class Instance(Handle):
     """An instantiated module. Nothing is shared with any other instance: memory, globals and
     tables are its own. Calls on one instance are serialised; use one instance per thread for
@@ -79,92 +169,42 @@ class Instance(Handle):
         ``host_modules`` links Python host functions the module may import. Code that runs as
         part of instantiation (a sandboxed module's start function, then ``_initialize``) is
         stopped after ``init_timeout`` seconds."""
-        # Everything about the module itself (its imports, memory minimums, initializers, export
-        # signatures and names) is read once per Module; only per-instance work is done here.
-        # Every argument is checked before anything is retained or allocated: a refusal leaves
-        # nothing behind.
-        _checks.instance_of(module, Module, "module")
-        config = _checks.instance_of(config, Config, "config", optional=True) or module.config
-        fuel = _checks.fuel(fuel)
-        _checks.instance_of(wasi, Wasi, "wasi", optional=True)
-        host_modules = _host_module_list(host_modules)
-        _checks.boolean(run_initializer, "run_initializer")
-        init_timeout = _checks.timeout_seconds(init_timeout, "init_timeout")
-        if fuel is not None and not config.cost_measuring:
-            raise ValueRangeError("fuel needs a Config with cost_measuring=True")
-        _check_imports_resolve(module, wasi is not None, host_modules)
-        needed = module.memory_needed
-        if needed > config.max_memory_pages:
-            raise InstantiationError(
-                f"cannot instantiate {module.source}: it declares {needed} pages of memory "
-                f"but the limit is {config.max_memory_pages}",
-                engine_message="memory limit exceeded",
-            )
+        config, fuel, host_modules, init_timeout = _checked_arguments(
+            module, config, fuel, wasi, host_modules, run_initializer, init_timeout
+        )
         # Code compiled with cost measuring traps without a statistics context to count into.
-        aot = module.aot
-        compiled_counting = aot is not None and (aot.cost_measuring or aot.instruction_counting)
-        # The module and config stay alive (closing them is deferred) while this instance lives.
-        release_module = module._retain()
-        try:
-            release_config = config._retain()
-        except BaseException:
-            release_module()
-            raise
-        natives: list[Any] = []  # module instances to delete, most dependent first
-        store = runner = pool = None
-
-        def delete(_ptr: Any) -> None:
-            # Order matters: module instances refer to the store and executor that made them.
-            for native in natives:
-                lib.WasmEdge_ModuleInstanceDelete(native)
-            if runner is not None:
-                pool.give(runner)
-            if store is not None:
-                lib.WasmEdge_StoreDelete(store)
-            release_config()
-            release_module()
-
+        compiled = module.compiled_with
+        compiled_counting = compiled is not None and (compiled.cost_measuring or compiled.instruction_counting)
         # Host functions record what they raised here; only instances that link some need one.
-        host_state, keep_alive = (HostCallState(), []) if host_modules else (None, None)
+        host_state = HostCallState() if host_modules else None
+        keep_alive: list[Any] | None = [] if host_modules else None
+        parts = _NativeParts()
         try:
-            store = lib.WasmEdge_StoreCreate()
-            if store == ffi.NULL:
-                store = None
-                raise MemoryError("WasmEdge could not create a store")
-            # A pooled executor (see executor.py): made once, with its stop handle, reused afterwards.
-            pool = config.executor_pool(bool(config.wants_statistics or fuel or compiled_counting))
-            runner = pool.take()
-            executor, statistics = runner.executor, runner.statistics
-            if wasi is not None:
-                natives.append(wasi.create())
-            for host in host_modules:
-                natives.append(create_native(host, host_state, keep_alive))
-            for native in natives:
-                check(lib.WasmEdge_ExecutorRegisterImport(executor, store, native), "cannot link imports", InstantiationError)
-            out = ffi.new(_INSTANCE_OUT)
-            result = lib.WasmEdge_ExecutorInstantiate(executor, out, store, module._ptr)
-            if result.Code:
-                check(result, f"cannot instantiate {module.source}", InstantiationError)
-            natives.insert(0, out[0])
+            parts.retain(module, config)
+            pooled = parts.create_store_and_executor(config, bool(config.wants_statistics or fuel or compiled_counting))
+            parts.link_imports(wasi, host_modules, host_state, keep_alive)
+            native = parts.instantiate(module)
         except BaseException:
-            delete(None)
+            parts.free()
             raise
         if fuel is not None:
             # Instantiation itself is not charged to the budget (it counts constant expressions).
-            lib.WasmEdge_StatisticsSetCostLimit(statistics, fuel)
+            lib.WasmEdge_StatisticsSetCostLimit(pooled.statistics, fuel)
         self.fuel = fuel
         # Native code compiled without interruption checks ignores cancellation: no timeouts then.
-        self.interruptible = aot is None or aot.interruptible
-        self._host_state = host_state
+        self.interruptible = compiled is None or compiled.interruptible
         self._keep_alive = keep_alive  # handles the engine holds as host-function data
-        super().__init__(natives[0], delete)
+        super().__init__(native, parts.free)
         self.module = module
-        self.lock = threading.RLock()
-        self._runner = runner
-        self._executor = executor
-        self._statistics = statistics
+        self._errors = CallErrors(host_state, module.stack_slots, self._owned, pooled, fuel is not None)
+        self._calls = CallContext(self._owned, pooled, fuel is not None, self.interruptible, self._errors)
+        self.lock = self._calls.lock
+        self._statistics = pooled.statistics
         self._functions: dict[str, Function] = {}
-        self._deferred_free: Callable[[], None] | None = None  # see close()
+        self._run_initializers(run_initializer, init_timeout)
+
+    def _run_initializers(self, run_initializer: bool, init_timeout: float | None) -> None:
+        """Run what runs right after instantiation; if it fails, the instance is closed (freed)."""
         initializers = self._initializers(run_initializer)
         if initializers:
             try:
@@ -202,54 +242,8 @@ class Instance(Handle):
             functype = module.function_types.get(name) or FuncType.from_native(
                 lib.WasmEdge_FunctionInstanceGetFunctionType(native)
             )
-            function = self._functions[name] = Function(self, name, native, functype)
+            function = self._functions[name] = Function(self, name, native, functype, self._calls)
         return function
-
-    def _raise_call_error(self, result: Any, name: str, timeout: float | None = None) -> None:
-        """Turn a failed call's result into the right exception (called with the lock held).
-
-        Only the outermost call (no host function of this instance below it on the stack) may
-        reset the stack guard or free an instance closed during the call: a nested call's
-        failure unwinds into a host function, and the outer call is still running."""
-        state = self._host_state
-        raised = state.take() if state is not None else None
-        outermost = state is None or state.depth == 0
-        if self._deferred_free is not None:  # closed from one of its own host functions
-            if outermost:
-                release, self._deferred_free = self._deferred_free, None
-                state.close_requested = False
-                release()  # the call has unwound: nothing native of this instance is in use now
-            raise ClosedError(f"instance was closed while {name}() ran; the call was stopped") from None
-        if raised is not None:
-            exc, function = raised
-            error: Exception = HostFunctionError(
-                f"{name}() failed: host function {function} raised {type(exc).__name__}: {exc}",
-                code=lib.WasmEdge_ResultGetCode(result),
-                engine_message=str(exc),
-            )
-            error.__cause__ = exc
-        else:
-            error = engine_error(result, f"{name}() failed")
-            if isinstance(error, Interrupted) and timeout is not None:
-                error = Interrupted(
-                    f"{name}() timed out after {round(timeout * 1000)} ms: {error.engine_message}",
-                    code=error.code,
-                    engine_message=error.engine_message,
-                )
-        # A trap leaves the stack guard's counter raised: reset it (looked up only here, on a
-        # failed call), and tell an exhausted stack from other traps.
-        if outermost and self.module.stack_slots:
-            reset = self.function(RESET_EXPORT)
-            if reset._invoke().Code == 0:  # also re-arms the guard
-                used = reset._results[0].Value.I32
-                if used > self.module.stack_slots and raised is None:
-                    limit = self.module.stack_slots * SLOT_BYTES
-                    raise StackExhausted(
-                        f"{name}() failed: call stack exhausted (limit {limit} bytes)",
-                        code=error.code,
-                        engine_message="call stack exhausted",
-                    ) from None
-        raise error
 
     def memory(self, name: str = "memory") -> Memory:
         encoded = _checks.text(name, "name").encode()
@@ -258,7 +252,7 @@ class Instance(Handle):
             raise ExportNotFoundError(f"{self.module.source} does not export a memory named {name!r}")
         return Memory(self, name, native)
 
-    def call(self, name: str, *args: int | float) -> Any:
+    def call(self, name: str, *args: float) -> Any:
         return self.function(name)(*args)
 
     @property
@@ -278,10 +272,8 @@ class Instance(Handle):
           for every new use, the running call is stopped with ``ClosedError`` as soon as the
           host function returns, and the native objects are freed once the call has unwound."""
         with self.lock:  # held by a running call: another thread waits here
-            state = self._host_state
-            if state is not None and state.depth and not self._owned.closed:
-                self._deferred_free = self._retain()
-                state.close_requested = True
+            if not self._owned.closed:
+                self._errors.defer_free(self._retain)
             super().close()
         self._functions.clear()
 

@@ -4,7 +4,7 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
 
     timeout_ms = 500            # per call; the engine itself stops the call
     max_memory_pages = 32       # linear memory cap, 64 KiB pages
-    max_stack_bytes = 1048576   # call-stack cap (see stack_guard)
+    max_stack_bytes = 1048576   # call-stack cap (see sandbox)
     fuel = 50_000_000           # instruction budget per call (about 2x slower in the interpreter, see README)
     max_output_bytes = 1048576  # ABI v2 output cap (default 16 MiB)
     aot = false                 # run in the interpreter (default: compiled to native code, cached)
@@ -25,9 +25,9 @@ from typing import Any
 from . import _checks
 from ._checks import MAX_FUEL, MAX_TIMEOUT_MS, MAX_TIMEOUT_S  # noqa: F401 - the public spelling of the ranges
 from .config import Config
-from .errors import PluginLoadError
 from .files import read_regular_file
 from .module import Module
+from .plugin_errors import PluginLoadError
 from .wasi import Wasi
 
 DEFAULT_TIMEOUT_MS = 1000
@@ -85,7 +85,7 @@ class PluginLimits:
         With ``aot`` (the default) it is compiled to native code through the AOT cache, with
         interruption checks when there is a timeout to enforce and cost measuring when there is
         fuel, so every limit holds as in the interpreter. A module the compiler fails on (or that
-        exceeds the compile limits) runs in the interpreter instead: ``Module.engine_note`` and the
+        exceeds the compile limits) runs in the interpreter instead: ``Module.interpreter_fallback_reason`` and the
         log say why."""
         path = os.fspath(path)
         config = self.config()
@@ -97,8 +97,8 @@ class PluginLimits:
 
         options = CompileOptions(interruptible=self.timeout_ms is not None, cost_measuring=config.cost_measuring)
         module = load_aot_or_interpreted(path, config, options, max_stack_bytes=self.max_stack_bytes, wasm=data)
-        if module.engine_note:
-            log.warning("%s: %s", path, module.engine_note)
+        if module.interpreter_fallback_reason:
+            log.warning("%s: %s", path, module.interpreter_fallback_reason)
         return module
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,8 +142,17 @@ _UNLIMITED_BY_ZERO = {"timeout_ms": _checks.timeout_ms, "max_stack_bytes": _chec
 
 
 def _parse(settings: dict[str, Any]) -> dict[str, Any]:
-    known = {"timeout_ms", "max_memory_pages", "max_stack_bytes", "fuel", "wasi", "max_output_bytes", "aot",
-             "max_concurrency", "max_queue"}
+    known = {
+        "timeout_ms",
+        "max_memory_pages",
+        "max_stack_bytes",
+        "fuel",
+        "wasi",
+        "max_output_bytes",
+        "aot",
+        "max_concurrency",
+        "max_queue",
+    }
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -153,9 +162,13 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
             value = settings[key]
             changes[key] = None if value == 0 and type(value) is int else check(value, key, no_limit="0")
     if "max_memory_pages" in settings:
-        changes["max_memory_pages"] = _checks.integer(settings["max_memory_pages"], "max_memory_pages", 1, _checks.MAX_MEMORY_PAGES)
+        changes["max_memory_pages"] = _checks.integer(
+            settings["max_memory_pages"], "max_memory_pages", 1, _checks.MAX_MEMORY_PAGES
+        )
     if "max_output_bytes" in settings:
-        changes["max_output_bytes"] = _checks.integer(settings["max_output_bytes"], "max_output_bytes", 1, _checks.MAX_OUTPUT_BYTES)
+        changes["max_output_bytes"] = _checks.integer(
+            settings["max_output_bytes"], "max_output_bytes", 1, _checks.MAX_OUTPUT_BYTES
+        )
     if "aot" in settings:
         changes["aot"] = _checks.boolean(settings["aot"], "aot")
     if "wasi" in settings:

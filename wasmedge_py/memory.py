@@ -46,14 +46,18 @@ class Memory:
             write_memory(self._live(), offset, data)
 
 
+def _span_int(name: str, value: object) -> int:
+    if type(value) is not int:
+        raise ArgumentError(f"memory {name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueRangeError(f"memory {name} must not be negative, got {value}")
+    return value
+
+
 def _check_span(native: Any, offset: object, length: object, verb: str) -> None:
     """Arguments are checked before anything is allocated or passed to C (no huge buffers, no
     negative offsets wrapping around in a uint32_t)."""
-    for name, value in (("offset", offset), ("length", length)):
-        if type(value) is not int:
-            raise ArgumentError(f"memory {name} must be an int, not {type(value).__name__}")
-        if value < 0:
-            raise ValueRangeError(f"memory {name} must not be negative, got {value}")
+    offset, length = _span_int("offset", offset), _span_int("length", length)
     size = lib.WasmEdge_MemoryInstanceGetPageSize(native) * PAGE_SIZE
     if offset + length > size or offset > 0xFFFFFFFF:  # (a 4 GiB memory: offsets are uint32_t)
         raise TrapError(
@@ -65,11 +69,19 @@ def _check_span(native: Any, offset: object, length: object, verb: str) -> None:
 def read_memory(native: Any, offset: int, length: int) -> bytes:
     _check_span(native, offset, length, "read")
     buffer = ffi.new("uint8_t[]", max(length, 1))
-    check(lib.WasmEdge_MemoryInstanceGetData(native, buffer, offset, length), f"cannot read {length} bytes at {offset}", TrapError)
+    check(
+        lib.WasmEdge_MemoryInstanceGetData(native, buffer, offset, length),
+        f"cannot read {length} bytes at {offset}",
+        TrapError,
+    )
     return ffi.buffer(buffer, length)[:]
 
 
 def write_memory(native: Any, offset: int, data: bytes) -> None:
     data = byte_string(data, "data")
     _check_span(native, offset, len(data), "write")
-    check(lib.WasmEdge_MemoryInstanceSetData(native, data, offset, len(data)), f"cannot write {len(data)} bytes at {offset}", TrapError)
+    check(
+        lib.WasmEdge_MemoryInstanceSetData(native, data, offset, len(data)),
+        f"cannot write {len(data)} bytes at {offset}",
+        TrapError,
+    )

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from . import _checks
+from . import _checks, sandbox
+from ._binary import UnsupportedModule, constant_i32_exports, memory_minimums
 from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import LoadError, ValidationError, check
-from ._binary import Reader, memory_minimums, read_imports, split_sections
-from .stack_guard import (
-    INTERNAL_PREFIX,
-    START_EXPORT,
-    TableTooLarge,
-    UnsupportedModule,
-    guard_stack,
-    needs_sandboxing,
-    slots_for_bytes,
+from .sandbox import INTERNAL_PREFIX, START_EXPORT
+from .types import (
+    EXTERNAL_KINDS,
+    ExportType,
+    FuncType,
+    ImportType,
+    extern_type,
+    string_from_native,
 )
-from .types import EXTERNAL_KINDS, ExportType, FuncType, ImportType, extern_type, string_from_native
+
+if TYPE_CHECKING:
+    from .compiler import CompileOptions
 
 REACTOR_INITIALIZER = "_initialize"  # a WASI reactor's initializer, run as `wasmedge --reactor` does
 _NO_PARAMS_NO_RESULTS = FuncType((), ())
-T = TypeVar("T")
 
 
-def _check_load_options(config: object, validate: object, max_stack_bytes: object, sandbox: object, source: object) -> None:
+def _check_load_options(
+    config: object, validate: object, max_stack_bytes: object, sandbox: object, source: object
+) -> None:
     _checks.instance_of(config, Config, "config", optional=True)
     _checks.boolean(validate, "validate")
     _checks.stack_bytes(max_stack_bytes)
@@ -41,24 +45,22 @@ class Module(Handle):
 
     _kind = "module"
 
-    def __init__(
-        self, ast_module: Any, config: Config, source: str, stack_slots: int | None = None, aot: Any = None
-    ) -> None:
+    def __init__(self, ast_module: Any, config: Config, source: str, stack_slots: int | None = None) -> None:
         super().__init__(ast_module, lib.WasmEdge_ASTModuleDelete)
         self.config = config
         self.source = source
-        # Set when the module was rewritten to bound its call stack (see stack_guard).
+        # Set when the module was rewritten to bound its call stack (see sandbox).
         self.stack_slots = stack_slots
         # Declared minimum pages of each memory; WasmEdge silently clamps them to the config's cap.
         self.memory_minimums = ()
         # Exported functions whose whole body is one ``i32.const``: their result, known without
         # running them (read from the binary when it is at hand; see constant_i32_exports).
         self.constant_results: dict[str, int] = {}
-        self._memo: dict[str, Any] = {}
-        # The CompileOptions of natively compiled code (see compiler.load_aot); None when interpreted.
-        self.aot = aot
+        # The options natively compiled code was compiled with (see compiler.load_aot); None when
+        # the module runs in the interpreter.
+        self.compiled_with: CompileOptions | None = None
         # Why this module runs in the interpreter although native code was asked for (else None).
-        self.engine_note: str | None = None
+        self.interpreter_fallback_reason: str | None = None
 
     @property
     def memory_minimums(self) -> tuple[int, ...]:
@@ -73,7 +75,7 @@ class Module(Handle):
     @property
     def engine(self) -> str:
         """``"aot"`` for natively compiled code, else ``"interpreter"``."""
-        return "interpreter" if self.aot is None else "aot"
+        return "interpreter" if self.compiled_with is None else "aot"
 
     @classmethod
     def from_file(
@@ -84,7 +86,7 @@ class Module(Handle):
         validate: bool = True,
         max_stack_bytes: int | None = None,
         sandbox: bool = True,
-    ) -> "Module":
+    ) -> Module:
         """Load (and by default validate) a WebAssembly file; see ``from_bytes`` for the options.
 
         Only WebAssembly is accepted: WasmEdge's loader would also ``dlopen`` a native shared
@@ -95,7 +97,9 @@ class Module(Handle):
             raise LoadError(f"cannot read {path}: no such file", engine_message="no such file")
         with open(path, "rb") as file:
             data = file.read()
-        return cls.from_bytes(data, config, validate=validate, max_stack_bytes=max_stack_bytes, sandbox=sandbox, source=path)
+        return cls.from_bytes(
+            data, config, validate=validate, max_stack_bytes=max_stack_bytes, sandbox=sandbox, source=path
+        )
 
     @classmethod
     def from_compiled(
@@ -106,19 +110,25 @@ class Module(Handle):
         source: str | None = None,
         stack_slots: int | None = None,
         memory_minimums: Sequence[int] = (),
-        aot: Any = None,
+        compiled_with: CompileOptions | None = None,
         wasm: bytes | None = None,
-    ) -> "Module":
+    ) -> Module:
         """Load an AOT-compiled shared object (from ``compiler``). This ``dlopen``s native code
         into the process: only for files you compiled yourself, never for untrusted input.
-        ``wasm``, the (sandboxed) binary it was compiled from, lets facts the C API cannot give
+        ``compiled_with`` are the options it was compiled with; ``wasm``, the (sandboxed) binary it was compiled from, lets facts the C API cannot give
         be read from it once (``constant_results``)."""
         path = _checks.path(path)
         _checks.instance_of(config, Config, "config", optional=True)
         source = source or path
-        module = cls._parse(config, source, lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()), True, stack_slots)
+        module = cls._parse(
+            config,
+            source,
+            lambda loader, out: lib.WasmEdge_LoaderParseFromFile(loader, out, path.encode()),
+            True,
+            stack_slots,
+        )
         module.memory_minimums = memory_minimums
-        module.aot = aot
+        module.compiled_with = compiled_with
         if wasm is not None:
             module.constant_results = constant_i32_exports(wasm)
         return module
@@ -133,10 +143,10 @@ class Module(Handle):
         max_stack_bytes: int | None = None,
         sandbox: bool = True,
         source: str = "<bytes>",
-    ) -> "Module":
+    ) -> Module:
         """Load (and by default validate) a module. ``sandbox`` (the default) rewrites what would
         let a module take the process down — tables are capped, a start function becomes
-        cancellable (see ``stack_guard``); with ``max_stack_bytes`` (which implies ``sandbox``)
+        cancellable (see ``sandbox``); with ``max_stack_bytes`` (which implies ``sandbox``)
         deeper recursion raises ``StackExhausted``. Pass ``sandbox=False`` only for trusted code."""
         data, slots = _checks.byte_string(data, "data"), None
         _check_load_options(config, validate, max_stack_bytes, sandbox, source)
@@ -152,7 +162,9 @@ class Module(Handle):
         return module
 
     @classmethod
-    def _parse(cls, config: Config | None, source: str, parse, validate: bool, stack_slots: int | None = None) -> "Module":
+    def _parse(
+        cls, config: Config | None, source: str, parse, validate: bool, stack_slots: int | None = None
+    ) -> Module:
         config = config or Config()
         loader = lib.WasmEdge_LoaderCreate(config._ptr)
         out = ffi.new("WasmEdge_ASTModuleContext **")
@@ -174,7 +186,9 @@ class Module(Handle):
         """Run WasmEdge's validator; instantiation needs a validated module."""
         validator = lib.WasmEdge_ValidatorCreate(self.config._ptr)
         try:
-            check(lib.WasmEdge_ValidatorValidate(validator, self._ptr), f"invalid module {self.source}", ValidationError)
+            check(
+                lib.WasmEdge_ValidatorValidate(validator, self._ptr), f"invalid module {self.source}", ValidationError
+            )
         finally:
             lib.WasmEdge_ValidatorDelete(validator)
 
@@ -190,7 +204,7 @@ class Module(Handle):
     @cached_property
     def function_types(self) -> dict[str, FuncType]:
         """Signature of every exported function (internal ones included), read once per module."""
-        return {e.name: e.type for e in self._all_exports if e.kind == "function"}
+        return {e.name: e.type for e in self._all_exports if isinstance(e.type, FuncType)}
 
     def has_internal_export(self, name: str) -> bool:
         return any(e.name == name for e in self._all_exports)
@@ -199,7 +213,7 @@ class Module(Handle):
     def initializers(self) -> tuple[str, ...]:
         """What an instance runs right after instantiation, in order: the start function the
         sandbox made cancellable, then a WASI reactor's ``_initialize () -> ()``."""
-        names = (START_EXPORT,) if self.has_internal_export(START_EXPORT) else ()
+        names: tuple[str, ...] = (START_EXPORT,) if self.has_internal_export(START_EXPORT) else ()
         if any(e.name == REACTOR_INITIALIZER and e.type == _NO_PARAMS_NO_RESULTS for e in self.exports):
             names += (REACTOR_INITIALIZER,)
         return names
@@ -208,7 +222,8 @@ class Module(Handle):
     def _native_names(self) -> dict[str, Any]:
         """A ``WasmEdge_String`` for the name of every exported function, built once, so a lookup
         in an instance converts nothing. Their buffers live as long as the module."""
-        keep = self._native_name_buffers = []
+        keep: list[Any] = []
+        self._native_name_buffers = keep
         names = {}
         for name in self.function_types:
             encoded = name.encode()
@@ -218,20 +233,12 @@ class Module(Handle):
             names[name] = string[0]
         return names
 
-    def memo(self, key: str, compute: Callable[["Module"], T]) -> T:
-        """A fact about this module that ``compute(self)`` derives, computed once (the plugin
-        runtime keeps its ABI checks here). Two threads may both compute it at first; a fact is a
-        function of the module alone, so either result is the same."""
-        try:
-            return self._memo[key]
-        except KeyError:
-            value = self._memo[key] = compute(self)
-            return value
-
     @cached_property
     def imports(self) -> tuple[ImportType, ...]:
         return tuple(
-            ImportType(string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)), *_describe("Import", self._ptr, item))
+            ImportType(
+                string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)), *_describe("Import", self._ptr, item)
+            )
             for item in self._listed("Import")
         )
 
@@ -259,62 +266,14 @@ def _describe(side: str, ast: Any, item: Any) -> tuple[str, str, Any]:
     return name, kind, extern_type(kind, native_type)
 
 
-def constant_i32_exports(wasm: bytes) -> dict[str, int]:
-    """Exported functions whose body is exactly ``i32.const N`` (no locals): name -> N.
-
-    Such a function cannot trap, loop, call, or touch memory or globals: calling it returns N and
-    changes nothing, so a host may read N instead (``get_abi_version`` is one in every plugin built
-    with the SDK or with clang -O2 from ``return CONSTANT;``). Anything unexpected means {}."""
-    try:
-        sections = {sid: payload for sid, payload in split_sections(wasm) if sid != 0}
-        imported_functions = sum(1 for kind, _ in read_imports(sections[2]) if kind == 0) if 2 in sections else 0
-        exports: dict[int, list[str]] = {}
-        if 7 in sections:
-            r = Reader(sections[7])
-            for _ in range(r.u32()):
-                name, kind, index = r.name(), r.byte(), r.u32()
-                if kind == 0 and index >= imported_functions:
-                    exports.setdefault(index - imported_functions, []).append(name.decode("utf-8"))
-        if not exports or 10 not in sections:
-            return {}
-        constants: dict[str, int] = {}
-        code = Reader(sections[10])
-        for index in range(code.u32()):
-            size = code.u32()
-            start, end = code.pos, code.pos + size
-            code.pos = end  # bodies are only looked at when exported
-            if index not in exports or end > len(code.data):
-                continue
-            # 0 local declarations, i32.const (0x41) with a signed LEB128 i32, end (0x0B).
-            if size >= 4 and code.data[start] == 0x00 and code.data[start + 1] == 0x41 and code.data[end - 1] == 0x0B:
-                immediate = Reader(code.data[start + 2 : end - 1])
-                value = immediate.signed()
-                if immediate.pos == len(immediate.data) and -(2**31) <= value < 2**31:
-                    for name in exports[index]:
-                        constants[name] = value
-        return constants
-    except (UnsupportedModule, UnicodeDecodeError, IndexError):
-        return {}
-
-
 def _buffer_parser(data: bytes):
     return lambda loader, out: lib.WasmEdge_LoaderParseFromBuffer(loader, out, data, len(data))
 
 
 def sandboxed(data: bytes, config: Config | None, max_stack_bytes: int | None, source: str) -> tuple[bytes, int | None]:
-    """``data`` rewritten by the stack guard, and its stack limit in slots (None: calls unguarded).
+    """``sandbox.rewrite`` of ``data``, the original checked first by the engine set up by ``config``."""
 
-    The original is loaded and validated first, so the engine reports malformed or invalid input
-    with its own message, and a rewrite can never make an invalid module valid."""
-    if len(data) >= 2**32:
-        raise LoadError(f"{source} is larger than 4 GiB")
-    if max_stack_bytes is None and not needs_sandboxing(data):
-        return data, None
-    Module._parse(config, source, _buffer_parser(data), validate=True).close()
-    slots = slots_for_bytes(max_stack_bytes) if max_stack_bytes is not None else None
-    try:
-        return guard_stack(data, slots), slots
-    except TableTooLarge as exc:
-        raise LoadError(f"cannot load {source}: {exc}", engine_message=str(exc)) from None
-    except UnsupportedModule as exc:
-        raise LoadError(f"cannot sandbox {source}: {exc}", engine_message=str(exc)) from None
+    def validate_original(original: bytes) -> None:
+        Module._parse(config, source, _buffer_parser(original), validate=True).close()
+
+    return sandbox.rewrite(data, max_stack_bytes, source, validate_original)

@@ -8,29 +8,25 @@ import functools
 import json
 import logging
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import _checks, strict_json
-from .errors import (
-    ArgumentError,
-    ValueRangeError,
-    ExportNotFoundError,
-    LoadError,
-    PluginABIError,
-    PluginClosedError,
-    PluginCodeError,
-    PluginError,
-    PluginLoadError,
-    ValidationError,
-    WasmEdgeError,
-)
+from .errors import ArgumentError, ExportNotFoundError, LoadError, ValidationError, ValueRangeError, WasmEdgeError
 from .files import read_regular_file
 from .host import Caller, HostFunction, HostModule
 from .instance import Instance
 from .limits import DEFAULT_MAX_PLUGIN_BYTES, PluginLimits
 from .module import Module
+from .plugin_errors import (
+    PluginABIError,
+    PluginClosedError,
+    PluginCodeError,
+    PluginLoadError,
+    PluginOutputError,
+)
 from .types import FuncType, ValType
 
 SUPPORTED_ABI_MAJORS = (1, 2)
@@ -64,10 +60,6 @@ _CONSTANT_CALL_COST = 2
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
 
-class PluginOutputError(PluginError):
-    """A v2 plugin's output is not what was asked for (e.g. not JSON from ``call_json``)."""
-
-
 def error_code_name(code: int) -> str:
     return ABI_ERROR_NAMES.get(code, "ABI_ERROR_UNKNOWN")
 
@@ -88,7 +80,7 @@ def load_module(
 
     Only a regular file of at most ``max_bytes`` is read (``FileRefused`` otherwise, before any
     of it is read). With ``data``, the file's contents already read by the caller, ``path`` only
-    names it. The server caches what this returns and builds one ``Plugin`` per request from it."""
+    names it. The server caches what this returns and runs each request on it (``run_plugin``)."""
     path = _checks.path(path)
     _checks.instance_of(limits, PluginLimits, "limits", optional=True)
     if data is None:
@@ -185,8 +177,12 @@ class _PluginLog:
         if self.dropped:
             self.logger.warning(
                 "plugin %s: %d more log messages (%d bytes) dropped: over the limit of %d messages "
-                "and %d bytes per call", self.name, self.dropped, self.dropped_bytes,
-                LOG_MAX_MESSAGES_PER_CALL, LOG_MAX_BYTES_PER_CALL,
+                "and %d bytes per call",
+                self.name,
+                self.dropped,
+                self.dropped_bytes,
+                LOG_MAX_MESSAGES_PER_CALL,
+                LOG_MAX_BYTES_PER_CALL,
             )
         self.messages = self.bytes = self.dropped = self.dropped_bytes = 0
 
@@ -210,7 +206,18 @@ class _ModuleFacts:
     constant_abi_version: int | None
 
 
+# Per Module, for as long as it lives: the service builds an instance per request from one Module.
+_FACTS: "weakref.WeakKeyDictionary[Module, _ModuleFacts]" = weakref.WeakKeyDictionary()
+
+
 def _module_facts(module: Module) -> _ModuleFacts:
+    facts = _FACTS.get(module)
+    if facts is None:  # two threads may both compute it: the same value, either one is kept
+        facts = _FACTS[module] = _compute_facts(module)
+    return facts
+
+
+def _compute_facts(module: Module) -> _ModuleFacts:
     exported = {e.name: e.type for e in module.exports if e.kind == "function"}
     bad_signature = None
     for name, expected in ABI_SIGNATURES.items():
@@ -223,6 +230,37 @@ def _module_facts(module: Module) -> _ModuleFacts:
         imports_env=any(item.module == "env" for item in module.imports),
         constant_abi_version=module.constant_results.get("get_abi_version") if "get_abi_version" in exported else None,
     )
+
+
+def known_abi_major(module: Module) -> int | None:
+    """The ABI major version (1 or 2) an instance of ``module`` will negotiate, when the module
+    alone says it: no ``get_abi_version`` (v1) or one whose body is a constant. None when only an
+    instance can tell, or when loading it will fail anyway."""
+    facts = _module_facts(module)
+    if facts.bad_signature is not None or ("process" not in facts.exports and "process_bytes" not in facts.exports):
+        return None
+    if "get_abi_version" not in facts.exports:
+        return 1
+    version = facts.constant_abi_version
+    if version is None or version < 0 or version // 10000 not in SUPPORTED_ABI_MAJORS:
+        return None
+    return version // 10000
+
+
+def json_input(value: Any, subject: str = "call_json: the value") -> bytes:
+    """``value`` as the compact JSON text ``call_json`` passes to the plugin; ``ValueRangeError``
+    for NaN, infinity or a lone surrogate, ``ArgumentError`` for what JSON cannot write. The
+    messages begin with ``subject``."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # NaN or infinity, or a circular reference
+        raise ValueRangeError(f"{subject} is not valid JSON: {exc}") from None
+    except (TypeError, RecursionError) as exc:
+        raise ArgumentError(f"{subject} cannot be written as JSON: {exc}") from None
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise ValueRangeError(f"{subject} is not valid UTF-8 text: {exc}") from None
 
 
 class Plugin:
@@ -241,7 +279,7 @@ class Plugin:
         self.limits = limits
         self.name, self.logger = _identity(path)
         # The export checks are facts about the module: made once per Module, not per instance.
-        facts = module.memo("plugin", _module_facts)
+        facts = _module_facts(module)
         if facts.bad_signature is not None:
             raise PluginABIError(f"plugin {path}: {facts.bad_signature}")
         exported = facts.exports
@@ -256,7 +294,9 @@ class Plugin:
                 module, fuel=limits.fuel, wasi=limits.wasi, host_modules=env, init_timeout=limits.timeout
             )
         except WasmEdgeError as exc:
-            raise PluginLoadError(f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}") from exc
+            raise PluginLoadError(
+                f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}"
+            ) from exc
         finally:  # the start function and _initialize are calls too
             if self._log is not None:
                 self._log.end_call()
@@ -292,7 +332,9 @@ class Plugin:
                     raise PluginABIError(f"plugin {self.path}: get_abi_version failed: {exc}") from exc
             if encoded < 0 or encoded // 10000 not in SUPPORTED_ABI_MAJORS:
                 shown = format_abi_version(encoded) if encoded >= 0 else str(encoded)
-                raise PluginABIError(f"plugin {self.path} reports ABI version {shown}; this host supports v1.x and v2.x")
+                raise PluginABIError(
+                    f"plugin {self.path} reports ABI version {shown}; this host supports v1.x and v2.x"
+                )
             self.abi_version = format_abi_version(encoded)
             self.abi_major = encoded // 10000
         if self.abi_major == 1 and "process" not in self._exports:
@@ -390,19 +432,10 @@ class Plugin:
         self._calls += 1
         return output
 
-    def call_json(self, value: Any) -> Any:
-        """ABI v2 with JSON: ``value`` goes in as JSON text, the output is parsed as JSON."""
-        try:
-            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        except ValueError as exc:  # NaN or infinity, or a circular reference
-            raise ValueRangeError(f"call_json: the value is not valid JSON: {exc}") from None
-        except (TypeError, RecursionError) as exc:
-            raise ArgumentError(f"call_json: the value cannot be written as JSON: {exc}") from None
-        try:
-            data = text.encode()
-        except UnicodeEncodeError as exc:  # a lone surrogate
-            raise ValueRangeError(f"call_json: the value is not valid UTF-8 text: {exc}") from None
-        output = self.call_bytes(data)
+    def call_json(self, value: Any, *, encoded: bytes | None = None) -> Any:
+        """ABI v2 with JSON: ``value`` goes in as JSON text, the output is parsed as JSON.
+        ``encoded`` is ``json_input(value)`` when the caller has made it already."""
+        output = self.call_bytes(json_input(value) if encoded is None else encoded)
         try:
             return strict_json.loads(output)
         except ValueError as exc:  # not RFC 8259: NaN, 1e400, over-deep, over-long integers, bad UTF-8
@@ -455,7 +488,11 @@ class Plugin:
     def _alloc(self, size: int) -> int:
         ptr = self._call_raw("alloc", size) & 0xFFFFFFFF
         if ptr == 0:
-            raise PluginCodeError(f"alloc({size}) failed in plugin {self.path}: error code -4: ABI_ERROR_INTERNAL", -4, error_code_name(-4))
+            raise PluginCodeError(
+                f"alloc({size}) failed in plugin {self.path}: error code -4: ABI_ERROR_INTERNAL",
+                -4,
+                error_code_name(-4),
+            )
         self._check_bounds("alloc", ptr, size)
         return ptr
 
@@ -501,5 +538,7 @@ class Plugin:
         if code < 0:
             message = self._error_message() if self.abi_major == 2 else ""
             detail = f": {message}" if message else ""
-            raise PluginCodeError(f"{name}() returned error code {code}: {error_code_name(code)}{detail}", code, error_code_name(code))
+            raise PluginCodeError(
+                f"{name}() returned error code {code}: {error_code_name(code)}{detail}", code, error_code_name(code)
+            )
         return code

@@ -101,12 +101,16 @@ def _shortest_f32_digits(x: float) -> str:
     return repr(x)
 
 
+_INTEGER_MASKS = {ValType.I32: 0xFFFFFFFF, ValType.I64: 0xFFFFFFFFFFFFFFFF}
+
+
 def format_value(value: int | float, valtype: ValType) -> str:
     """Print a result the way the ``wasmedge`` CLI does."""
-    if valtype is ValType.I32:
-        return str(value & 0xFFFFFFFF)
-    if valtype is ValType.I64:
-        return str(value & 0xFFFFFFFFFFFFFFFF)
+    mask = _INTEGER_MASKS.get(valtype)
+    if mask is not None:
+        if not isinstance(value, int):
+            raise TypeError(f"an {valtype} result must be an int, not {value!r}")
+        return str(value & mask)
     if math.isnan(value):
         return "-nan" if math.copysign(1.0, value) < 0 else "nan"
     if math.isinf(value):

@@ -117,15 +117,11 @@ _STORERS = {valtype: _storer(valtype) for valtype in ENCODERS}
 
 def store(slot: Any, valtype: ValType, value: object, position: int) -> None:
     """Write ``value`` into the ``WasmEdge_Value`` ``slot`` as ``valtype``."""
-    storer = _STORERS.get(valtype)
-    if storer is None:
-        encoder(valtype)  # raises: unsupported type
+    storer = _STORERS.get(valtype) or _supported(valtype, _STORERS)  # raises: unsupported type
     storer(slot, value, position)
 
 
 def load(slot: Any, valtype: ValType) -> int | float:
     """Read a ``WasmEdge_Value`` of ``valtype``."""
-    decode = DECODERS.get(valtype)
-    if decode is None:
-        decoder(valtype)  # raises: unsupported type
+    decode = DECODERS.get(valtype) or decoder(valtype)  # raises: unsupported type
     return decode(slot.Value)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._ffi import ffi, lib
 from . import _checks
+from ._ffi import ffi, lib
 from .errors import ArgumentError, InstantiationError, ValueRangeError
 
 WASI_MODULE = "wasi_snapshot_preview1"

@@ -9,13 +9,7 @@ a message saying what to do; these tests never skip.
 from __future__ import annotations
 
 import pytest
-
-from parity_support import Binding, CompiledWat, Tool
-
-
-@pytest.fixture(scope="session")
-def parity_wasm(tmp_path_factory) -> CompiledWat:
-    return CompiledWat(Tool("wat2wasm", "wat2wasm"), tmp_path_factory.mktemp("parity_wasm"))
+from support.parity import Binding, Tool
 
 
 @pytest.fixture(scope="session")

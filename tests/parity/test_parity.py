@@ -24,14 +24,16 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.parity import Run, Tool, bytecode_cached_env, cli_command, py_command, run_command
 
 from wasmedge_py import TrapError
 
-from parity_support import CompiledWat, Run, Tool, bytecode_cached_env, cli_command, py_command, run_command
+pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
 I32_MIN, I32_MAX, U32_MAX = -(2**31), 2**31 - 1, 2**32 - 1
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -64,7 +66,14 @@ def traps(module: str, function: str, message: str, *arg_lists) -> list[Case]:
     return [Case(c.module, c.function, c.args, trap=message) for c in cases(module, function, *arg_lists)]
 
 
-INT, CONV, FLT, MEM, TRAP, VAL = "parity_int", "parity_convert", "parity_float", "parity_memory", "parity_traps", "parity_values"
+INT, CONV, FLT, MEM, TRAP, VAL = (
+    "parity_int",
+    "parity_convert",
+    "parity_float",
+    "parity_memory",
+    "parity_traps",
+    "parity_values",
+)
 
 INTEGER_CASES = [
     pinned(INT, "i32_add", (I32_MAX, 1), "2147483648"),
@@ -151,16 +160,32 @@ CONVERSION_CASES = [
     pinned(CONV, "i32_reinterpret_f32", "-0", "2147483648"),
     *cases(CONV, "i32_reinterpret_f32", "-nan", "0x1p-149"),
     pinned(CONV, "f64_reinterpret_i64", 1, "5e-324"),
-    *cases(CONV, "f64_reinterpret_i64", 0x000FFFFFFFFFFFFF, -(2**52), I64_MIN, 0x7FEFFFFFFFFFFFFF,
-           0x7FF0000000000001),
+    *cases(CONV, "f64_reinterpret_i64", 0x000FFFFFFFFFFFFF, -(2**52), I64_MIN, 0x7FEFFFFFFFFFFFFF, 0x7FF0000000000001),
     pinned(CONV, "i64_reinterpret_f64", "-0", "9223372036854775808"),
     *cases(CONV, "i64_reinterpret_f64", "-nan"),
 ]
 
 FLOAT_CASES = [
-    *cases(FLT, "f32_id", "0.1", "1.1", "-0", "3.4028235e+38", "1e-07", "123456.789", "1e15", "1e16",
-           "2147483648", "0.00001", "1.17549435e-38", "-nan", "-inf", "0x1p-149", "-0x1.fffffcp-127",
-           "+2.5"),
+    *cases(
+        FLT,
+        "f32_id",
+        "0.1",
+        "1.1",
+        "-0",
+        "3.4028235e+38",
+        "1e-07",
+        "123456.789",
+        "1e15",
+        "1e16",
+        "2147483648",
+        "0.00001",
+        "1.17549435e-38",
+        "-nan",
+        "-inf",
+        "0x1p-149",
+        "-0x1.fffffcp-127",
+        "+2.5",
+    ),
     pinned(FLT, "f32_id", "16777217", "16777216"),  # an exact tie: to even
     pinned(FLT, "f32_id", "1.0", "1"),
     # Decimal text rounds once, straight to f32: via f64 these land exactly on a tie and go the other way.
@@ -170,8 +195,16 @@ FLOAT_CASES = [
     pinned(FLT, "f32_id", "-0x0p0", "-0"),
     pinned(FLT, "f32_id", "0x1.0000010000000000001p0", "1.0000001"),
     pinned(FLT, "f32_add", ("0.1", "0.2"), "0.3"),
-    *cases(FLT, "f32_add", ("16777216", "1"), ("3.4028235e38", "3.4028235e38"), ("inf", "-inf"), ("-0", "-0"),
-           ("-0", "0"), ("nan", "1")),
+    *cases(
+        FLT,
+        "f32_add",
+        ("16777216", "1"),
+        ("3.4028235e38", "3.4028235e38"),
+        ("inf", "-inf"),
+        ("-0", "-0"),
+        ("-0", "0"),
+        ("nan", "1"),
+    ),
     *cases(FLT, "f32_sub", ("1", "1e-08")),
     *cases(FLT, "f32_mul", ("-0", "5"), ("0x1p-126", "0.5")),
     pinned(FLT, "f32_mul", ("0x1p-48", "0x1p-48"), "1.2621775e-29"),
@@ -194,9 +227,24 @@ FLOAT_CASES = [
     pinned(FLT, "f64_id", "1e300", "1e+300"),
     pinned(FLT, "f64_id", "0x1p-1074", "5e-324"),
     pinned(FLT, "f64_id", "-0x0p0", "-0"),
-    *cases(FLT, "f64_id", "0.1", "1e-07", "1.7976931348623157e308", "2.2250738585072014e-308",
-           "0x0.fffffffffffffp-1022", "1e16", "1e15", "123456789012345680", "0.0001", "0.00001",
-           "9007199254740993", "-nan", "-inf", "-0.0"),
+    *cases(
+        FLT,
+        "f64_id",
+        "0.1",
+        "1e-07",
+        "1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "0x0.fffffffffffffp-1022",
+        "1e16",
+        "1e15",
+        "123456789012345680",
+        "0.0001",
+        "0.00001",
+        "9007199254740993",
+        "-nan",
+        "-inf",
+        "-0.0",
+    ),
     pinned(FLT, "f64_add", ("0.1", "0.2"), "0.30000000000000004"),
     *cases(FLT, "f64_add", ("1e308", "1e308"), ("inf", "-inf"), ("0x1p-1074", "-0x1p-1074")),
     *cases(FLT, "f64_sub", ("-0", "0")),
@@ -290,20 +338,22 @@ class CommandRuns:
     """Both command lines for every case, run on first use with a thread pool (each call is its
     own process, so threads are enough to keep every core busy)."""
 
-    def __init__(self, wasm: CompiledWat, wasmedge: Tool, py_env: dict[str, str]) -> None:
+    def __init__(self, wasm: Callable[[str], Path], wasmedge: Tool, py_env: dict[str, str]) -> None:
         self.wasm = wasm
         self.wasmedge = wasmedge
         self._py_env = py_env
         self._runs: dict[Case, tuple[Run, Run]] | None = None
 
     def path(self, case: Case) -> Path:
-        return self.wasm[case.module]
+        return self.wasm(case.module)
 
     def __getitem__(self, case: Case) -> tuple[Run, Run]:
         if self._runs is None:
             wasmedge = self.wasmedge.path  # fails the test if the CLI is missing
-            commands = [(cli_command(wasmedge, self.path(c), c.function, c.args),
-                         py_command(self.path(c), c.function, c.args)) for c in ALL_CASES]
+            commands = [
+                (cli_command(wasmedge, self.path(c), c.function, c.args), py_command(self.path(c), c.function, c.args))
+                for c in ALL_CASES
+            ]
             # One worker per core: the py-run processes are CPU-bound (mostly importing cffi).
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
                 py = pool.map(lambda command: run_command(command, self._py_env), [pair[1] for pair in commands])
@@ -313,8 +363,8 @@ class CommandRuns:
 
 
 @pytest.fixture(scope="module")
-def runs(parity_wasm: CompiledWat, wasmedge_cli: Tool, tmp_path_factory) -> CommandRuns:
-    return CommandRuns(parity_wasm, wasmedge_cli, bytecode_cached_env(tmp_path_factory.mktemp("pycache")))
+def runs(wat: Callable[[str], Path], wasmedge_cli: Tool, tmp_path_factory) -> CommandRuns:
+    return CommandRuns(wat, wasmedge_cli, bytecode_cached_env(tmp_path_factory.mktemp("pycache")))
 
 
 def _show(label: str, run: Run) -> str:
@@ -385,7 +435,7 @@ def f32_text(x: float) -> str:
 
 
 def _cli_vs_binding(runs: CommandRuns, binding, module: str, function: str, *args: str) -> None:
-    path = runs.wasm[module]
+    path = runs.wasm(module)
     cli = run_command(cli_command(runs.wasmedge.path, path, function, args))
     assert cli.returncode == 0, _show("wasmedge", cli)
     assert binding.lines(path, function, args) == cli.lines, f"{function}{args}"

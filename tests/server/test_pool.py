@@ -7,11 +7,10 @@ import asyncio
 import threading
 
 import pytest
+from support.server import wait_until
 
-import server.executor
-from server.executor import Pool, PoolTimeout
-
-from test_service_execution import wait_until
+import server.pool
+from server.pool import PluginBusy, Pool, PoolTimeout, QueueFull
 
 
 def pool_threads() -> list[threading.Thread]:
@@ -40,7 +39,7 @@ async def test_many_jobs_of_many_plugins_run_on_at_most_workers_threads():
 async def test_abandoned_threads_are_capped(monkeypatch):
     """Past 4 abandoned threads per worker, a stuck job keeps its worker: capacity shrinks rather
     than threads pile up without bound."""
-    monkeypatch.setattr(server.executor, "ABANDON_AFTER_S", 0.05)
+    monkeypatch.setattr(server.pool, "ABANDON_AFTER_S", 0.05)
     pool = Pool(1, 8)
     assert pool.max_abandoned == 4
     release = threading.Event()
@@ -57,3 +56,34 @@ async def test_abandoned_threads_are_capped(monkeypatch):
     assert await stuck[5] is True  # it only started once the others had returned
     await wait_until(lambda: (pool.abandoned, pool.running, pool.waiting) == (0, 0, 0))
     pool.shutdown()
+
+
+async def test_waiting_jobs_are_served_round_robin_over_plugins_within_their_limits():
+    """One thread, held by a job of plugin a: a's backlog must not keep b's job behind it, and a
+    plugin past its own queue share (or everyone past the whole queue) is refused at once."""
+    pool = Pool(1, 4, plugin_queue=3)
+    release = threading.Event()
+    order: list[str] = []
+
+    def job(name: str) -> None:
+        if name == "a0":
+            release.wait()
+        order.append(name)
+
+    try:
+        first = asyncio.ensure_future(pool.run(job, "a0", key="a"))
+        await wait_until(lambda: pool.running == 1)
+        queued = [asyncio.ensure_future(pool.run(job, name, key="a")) for name in ("a1", "a2", "a3")]
+        queued.append(asyncio.ensure_future(pool.run(job, "b1", key="b")))
+        await wait_until(lambda: pool.waiting == 4)
+        with pytest.raises(PluginBusy):  # a already has its 3 waiting
+            await pool.run(job, "a4", key="a")
+        with pytest.raises(QueueFull) as full:  # 4 waiting in all
+            await pool.run(job, "c1", key="c")
+        assert type(full.value) is QueueFull  # not c's share (PluginBusy is a QueueFull)
+        release.set()
+        await asyncio.gather(first, *queued)
+        assert order == ["a0", "a1", "b1", "a2", "a3"]
+    finally:
+        release.set()
+        pool.shutdown()

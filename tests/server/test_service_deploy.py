@@ -8,8 +8,8 @@ import re
 
 import pytest
 import yaml
+from support import REPO
 
-from conftest import REPO
 from server.__main__ import parse_settings
 from server.settings import FLUID_MOUNT_PATH_ENV, OPTIONS, PLUGIN_STORE_ENV
 

@@ -7,15 +7,13 @@ import asyncio
 import threading
 import time
 
+import pytest
+from support.hostile import build
+from support.server import wait_until
+
 import wasmedge_py.plugin
 from server.app import POOL
 from wasmedge_py.limits import DEFAULT_TIMEOUT_MS
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 def record_execute_spans(monkeypatch) -> list[tuple[float, float, str]]:
@@ -34,6 +32,7 @@ def record_execute_spans(monkeypatch) -> list[tuple[float, float, str]]:
     return spans
 
 
+@pytest.mark.slow
 async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, monkeypatch, busy):
     store.add("busy", "busy")
     client = await make_client(workers=2, plugin_concurrency=2, timeout_ms=30_000)  # one plugin may use both
@@ -52,6 +51,7 @@ async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, m
     assert overlap > 0.5 * min(a_end - a_start, b_end - b_start), spans
 
 
+@pytest.mark.slow
 async def test_healthz_is_not_queued_behind_plugin_work(make_client, store, busy):
     store.add("busy", "busy")
     client = await make_client(workers=1, queue=4, timeout_ms=30_000)
@@ -67,6 +67,7 @@ async def test_healthz_is_not_queued_behind_plugin_work(make_client, store, busy
     assert all(r.status == 200 for r in await asyncio.gather(*runs))
 
 
+@pytest.mark.slow
 async def test_full_queue_is_503_with_retry_after(make_client, store, busy):
     store.add("busy", "busy")
     client = await make_client(workers=1, queue=1, timeout_ms=30_000)
@@ -85,9 +86,8 @@ async def test_full_queue_is_503_with_retry_after(make_client, store, busy):
     assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 200
 
 
+@pytest.mark.slow
 async def test_run_past_the_timeout_is_504_and_the_thread_finishes_on_its_own(make_client, store):
-    from hostile import build
-
     # The engine's own limit for this plugin (plugin.toml, allowed by the operator) is far longer
     # than the request's, so the request gives up first and the thread spins on until the engine
     # stops it at 800 ms.
@@ -110,8 +110,6 @@ async def test_run_past_the_timeout_is_504_and_the_thread_finishes_on_its_own(ma
 
 
 async def test_engine_stops_a_runaway_plugin_at_the_timeout(make_client, store):
-    from hostile import build
-
     build("runaway_loop", store.root)
     client = await make_client(workers=1, queue=0, timeout_ms=200)
     pool = client.app[POOL]
@@ -121,6 +119,7 @@ async def test_engine_stops_a_runaway_plugin_at_the_timeout(make_client, store):
     await wait_until(lambda: pool.running == 0, timeout=2.0)  # stopped by the engine, not left spinning
 
 
+@pytest.mark.slow
 async def test_timeout_counts_from_start_of_run_not_from_arrival(make_client, store, busy):
     """Time spent queued is bounded by the queue, not charged to the plugin."""
     store.add("busy", "busy")
@@ -139,6 +138,7 @@ async def test_timeout_counts_from_start_of_run_not_from_arrival(make_client, st
     assert time.perf_counter() - started > timeout_ms / 1000
 
 
+@pytest.mark.slow
 async def test_64_clients_times_50_requests(make_client):
     client = await make_client(workers=4, plugin_queue=64)  # the queue holds every client of the one plugin
 
@@ -159,6 +159,7 @@ async def test_64_clients_times_50_requests(make_client):
     print(f"3200 requests in {elapsed:.2f}s")
 
 
+@pytest.mark.slow
 async def test_sixteen_runaway_requests_do_not_starve_other_plugins(make_client, store, hostile_dir):
     """With the default settings (2 workers, queue 64, 1000 ms), a flood of runaways to one plugin
     holds at most its share of the workers: health checks and another plugin's request are
@@ -167,9 +168,7 @@ async def test_sixteen_runaway_requests_do_not_starve_other_plugins(make_client,
     client = await make_client(workers=2, timeout_ms=DEFAULT_TIMEOUT_MS)
     pool = client.app[POOL]
     assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 200  # loaded
-    runaways = [
-        asyncio.ensure_future(client.post("/run", json={"plugin": "runaway", "input": i})) for i in range(16)
-    ]
+    runaways = [asyncio.ensure_future(client.post("/run", json={"plugin": "runaway", "input": i})) for i in range(16)]
     await wait_until(lambda: pool.running >= 1 and pool.running + pool.waiting == 16)
     started = time.perf_counter()
     health = await client.get("/healthz")
@@ -183,6 +182,7 @@ async def test_sixteen_runaway_requests_do_not_starve_other_plugins(make_client,
         runaway.cancel()
 
 
+@pytest.mark.slow
 async def test_compiling_a_new_plugin_is_not_charged_to_its_timeout(make_client, store, tmp_path, monkeypatch):
     """The first request for a new version waits for its AOT compile (bounded by the compile
     limits), then gets its whole timeout for the run itself."""

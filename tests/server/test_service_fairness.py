@@ -8,13 +8,12 @@ import asyncio
 import time
 
 import pytest
+from support.server import wait_until
 
 import wasmedge_py.plugin
 from server.app import POOL
 from wasmedge_py import PluginLimits
 from wasmedge_py.limits import ManifestError
-
-from test_service_execution import wait_until
 
 WASI = "wasi = true\n"
 
@@ -23,6 +22,7 @@ def start(client, plugin: str, x: int) -> asyncio.Future:
     return asyncio.ensure_future(client.post("/run", json={"plugin": plugin, "input": x}))
 
 
+@pytest.mark.slow
 async def test_a_plugin_over_its_share_gets_503_and_the_others_do_not(make_client, store, hostile_dir):
     store.add("runaway", hostile_dir / "runaway_loop" / "runaway_loop.wasm")
     client = await make_client(workers=2, queue=4, timeout_ms=1000)  # per plugin: 1 thread, 2 waiting
@@ -111,6 +111,7 @@ async def test_timeout_ms_0_is_capped_at_the_service_timeout(make_client, store,
     assert next(p for p in listing["plugins"] if p["name"] == "runaway")["limits"]["timeout_ms"] == 300
 
 
+@pytest.mark.slow
 async def test_a_call_the_engine_cannot_stop_is_abandoned_and_its_thread_replaced(make_client, store):
     """Two plugins asleep in WASI's poll_oneoff hold both workers past their deadline; a second
     later both threads are replaced, so other plugins run again, while each sleeper's own share

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from prometheus_client.parser import text_string_to_metric_families
+from support.server import settings_for
 
 from server.app import make_app
-
-from conftest import settings_for
 
 
 async def test_healthz(client):
@@ -49,7 +48,9 @@ async def test_plugins_say_which_engine_runs_each_plugin(make_client, store, tmp
 
     # A plugin the compiler fails on (here: past a tiny compile time limit) is still served,
     # by the interpreter, and /plugins and the log say why.
-    monkeypatch.setattr(compiler, "_default_cache", AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.01)))
+    monkeypatch.setattr(
+        compiler, "_default_cache", AotCache(tmp_path / "aot", compile_limits=CompileLimits(timeout=0.01))
+    )
     store.add("fallback", "counter")
     with caplog.at_level(logging.WARNING):
         response = await client.post("/run", json={"plugin": "fallback", "input": 20})

@@ -15,10 +15,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import REPO
-from test_service_process import NO_CONTROL_SOCKET, Lines, clean_env, free_port, get, post
+from support import REPO
+from support.server import NO_CONTROL_SOCKET, Lines, clean_env, free_port, get, post
 
 from wasmedge_py.plugin import LOG_MAX_BYTES_PER_CALL, LOG_MAX_MESSAGE_BYTES, LOG_MAX_MESSAGES_PER_CALL
+
+pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
 FORGED = 55  # bytes of each message of log_flood's process(n > 0)
 
@@ -83,12 +85,29 @@ def test_wasi_output_is_routed_escaped_and_stdin_is_empty(store, entry_point):
     store.add("wasi_stdio", "wasi_stdio", manifest="wasi = true\n")
     port = free_port()
     if entry_point == "gunicorn":
-        args = [sys.executable, "-m", "gunicorn", "server.app:make_app()", "-k", "aiohttp.GunicornWebWorker",
-                "-w", "1", "-b", f"127.0.0.1:{port}", *NO_CONTROL_SOCKET]
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "server.app:make_app()",
+            "-k",
+            "aiohttp.GunicornWebWorker",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            *NO_CONTROL_SOCKET,
+        ]
     else:
         args = [sys.executable, "-m", "server", "--port", str(port)]
-    process = subprocess.Popen(args, cwd=REPO, env=clean_env(WASMEDGE_PY_PLUGINS=str(store.root)),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=clean_env(WASMEDGE_PY_PLUGINS=str(store.root)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         process.stdin.write(b"operator secret\n")
         process.stdin.flush()
@@ -105,8 +124,11 @@ def test_wasi_output_is_routed_escaped_and_stdin_is_empty(store, entry_point):
         assert post(f"{base}/run", {"plugin": "wasi_stdio", "input": 0}) == (200, {"output": 0})  # read nothing
         for stream in ("stdout", "stderr"):
             lines.wait_for(rf"server\.plugin_stdio: WASI plugin {stream}: hello from WASI$", timeout=5)
-            lines.wait_for(rf"server\.plugin_stdio: WASI plugin {stream}: 2026-01-01 00:00:00,000 INFO server: "
-                           r"forged by WASI\\x1b\[2J$", timeout=5)
+            lines.wait_for(
+                rf"server\.plugin_stdio: WASI plugin {stream}: 2026-01-01 00:00:00,000 INFO server: "
+                r"forged by WASI\\x1b\[2J$",
+                timeout=5,
+            )
         assert not [line for line in lines.all if line.startswith("2026-01-01") or "\x1b" in line]
         lines.wait_for(r"server\.registry: loaded plugin wasi_stdio", timeout=5)  # our own log still flows
     finally:
@@ -130,9 +152,13 @@ def test_wasi_output_router_caps_lines_and_rate(caplog, monkeypatch):
     router.reported -= 1  # a second has passed
     router.report_dropped()
     messages = [r.getMessage() for r in caplog.records]
-    assert messages[0] == f"WASI plugin stdout: {'x' * LOG_MAX_MESSAGE_BYTES} [... cut at {LOG_MAX_MESSAGE_BYTES} bytes]"
+    assert (
+        messages[0] == f"WASI plugin stdout: {'x' * LOG_MAX_MESSAGE_BYTES} [... cut at {LOG_MAX_MESSAGE_BYTES} bytes]"
+    )
     assert messages[1:3] == [r"WASI plugin stdout: next\x1b[2J", "WASI plugin stdout: partial, no newline yet"]
     floods = STDIO_LINES_PER_SECOND - 3
     assert messages[3:-1] == ["WASI plugin stdout: flood"] * floods
-    assert messages[-1] == (f"WASI plugin output: {1000 - floods} lines ({(1000 - floods) * 5} bytes) dropped: "
-                            f"over the limit of {STDIO_LINES_PER_SECOND} lines a second")
+    assert messages[-1] == (
+        f"WASI plugin output: {1000 - floods} lines ({(1000 - floods) * 5} bytes) dropped: "
+        f"over the limit of {STDIO_LINES_PER_SECOND} lines a second"
+    )

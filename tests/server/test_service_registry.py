@@ -8,12 +8,11 @@ import os
 import threading
 
 import pytest
+from support.server import wait_until
 
 from server.app import REGISTRY
 from server.registry import InvalidPluginName, PluginNotFound, Registry, StoreUnavailable
 from wasmedge_py import PluginLoadError
-
-from test_service_execution import wait_until
 
 
 async def output(client, plugin: str, x: int):
@@ -29,9 +28,9 @@ async def test_replacing_a_plugin_takes_effect_on_the_next_request(client, store
     assert await output(client, "hello", 21) == (200, {"output": 43})
 
 
-async def test_in_place_rewrite_is_picked_up(client, store, compiled):
+async def test_in_place_rewrite_is_picked_up(client, store, wat):
     assert await output(client, "hello", 2) == (200, {"output": 5})
-    store.path("hello").write_bytes(compiled("triple").read_bytes())  # not atomic, new size/mtime
+    store.path("hello").write_bytes(wat("triple").read_bytes())  # not atomic, new size/mtime
     assert await output(client, "hello", 2) == (200, {"output": 6})
 
 
@@ -80,6 +79,7 @@ async def test_manifest_change_reloads_with_new_limits(client, store):
     assert (await hello_limits())["timeout_ms"] == 250
 
 
+@pytest.mark.slow
 async def test_reloads_under_concurrent_requests_are_safe(make_client, store):
     client = await make_client(workers=4)
     stop = threading.Event()
@@ -94,6 +94,7 @@ async def test_reloads_under_concurrent_requests_are_safe(make_client, store):
     thread = threading.Thread(target=swapper)
     thread.start()
     try:
+
         async def worker(k: int):
             seen = []
             for i in range(25):

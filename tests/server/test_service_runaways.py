@@ -11,7 +11,10 @@ import sys
 import threading
 import time
 
-from test_service_process import clean_env, get, post, spawn  # noqa: F401 - spawn is a fixture
+import pytest
+from support.server import clean_env, get, post
+
+pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
 LOOP = "timeout_ms = 0\n"  # no engine timeout: only the process's end stops it
 WASI = "wasi = true\n"
@@ -22,8 +25,19 @@ def start_server(spawn, store, hostile_dir, *flags: str):
     store.add("loop", hostile_dir / "runaway_loop" / "runaway_loop.wasm", manifest=LOOP)
     store.add("sleep", "sleep", manifest=WASI)
     process, lines = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--workers", "2",
-         "--allow-unlimited-timeout", *flags],
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            "0",
+            "--plugins",
+            str(store.root),
+            "--workers",
+            "2",
+            "--allow-unlimited-timeout",
+            *flags,
+        ],
         clean_env(),
     )
     base = lines.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)
@@ -41,7 +55,9 @@ def test_runaways_do_not_take_the_workers_for_good(spawn, store, hostile_dir):
     process, lines, base = start_server(spawn, store, hostile_dir, "--timeout-ms", "300")
     started = time.monotonic()
     answers: list = []
-    runaways = [in_background(f"{base}/run", {"plugin": plugin, "input": NEVER}, answers) for plugin in ("loop", "sleep")]
+    runaways = [
+        in_background(f"{base}/run", {"plugin": plugin, "input": NEVER}, answers) for plugin in ("loop", "sleep")
+    ]
     for thread in runaways:
         thread.join(timeout=5)
     assert [status for status, _ in answers] == [504, 504]
@@ -64,7 +80,9 @@ def test_sigterm_with_calls_the_engine_cannot_stop_exits_within_the_grace(spawn,
     grace = 2.0
     process, lines, base = start_server(spawn, store, hostile_dir, "--grace", str(grace))  # timeout: 1000 ms
     answers: list = []
-    requests = [in_background(f"{base}/run", {"plugin": plugin, "input": NEVER}, answers) for plugin in ("loop", "sleep")]
+    requests = [
+        in_background(f"{base}/run", {"plugin": plugin, "input": NEVER}, answers) for plugin in ("loop", "sleep")
+    ]
     deadline = time.monotonic() + 10
     while get(f"{base}/healthz")[1]["in_flight"] < 2:
         assert time.monotonic() < deadline

@@ -19,19 +19,39 @@ def test_defaults():
 
 def test_environment_sets_every_option():
     environ = {
-        "WASMEDGE_PY_HOST": "0.0.0.0", "WASMEDGE_PY_PORT": "9000", "WASMEDGE_PY_PLUGINS": "/srv/plugins",
-        "WASMEDGE_PY_WORKERS": "3", "WASMEDGE_PY_QUEUE": "7", "WASMEDGE_PY_MAX_BODY": "1000",
-        "WASMEDGE_PY_TIMEOUT_MS": "250", "WASMEDGE_PY_GRACE": "1.5", "WASMEDGE_PY_LOG_LEVEL": "debug",
-        "WASMEDGE_PY_PLUGIN_CONCURRENCY": "2", "WASMEDGE_PY_PLUGIN_QUEUE": "0",
+        "WASMEDGE_PY_HOST": "0.0.0.0",
+        "WASMEDGE_PY_PORT": "9000",
+        "WASMEDGE_PY_PLUGINS": "/srv/plugins",
+        "WASMEDGE_PY_WORKERS": "3",
+        "WASMEDGE_PY_QUEUE": "7",
+        "WASMEDGE_PY_MAX_BODY": "1000",
+        "WASMEDGE_PY_TIMEOUT_MS": "250",
+        "WASMEDGE_PY_GRACE": "1.5",
+        "WASMEDGE_PY_LOG_LEVEL": "debug",
+        "WASMEDGE_PY_PLUGIN_CONCURRENCY": "2",
+        "WASMEDGE_PY_PLUGIN_QUEUE": "0",
         "WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT": "yes",
-        "WASMEDGE_PY_MAX_PLUGIN_BYTES": "5000", "WASMEDGE_PY_MAX_MANIFEST_BYTES": "500", "WASMEDGE_PY_STORE_THREADS": "2",
+        "WASMEDGE_PY_MAX_PLUGIN_BYTES": "5000",
+        "WASMEDGE_PY_MAX_MANIFEST_BYTES": "500",
+        "WASMEDGE_PY_STORE_THREADS": "2",
     }
     settings = parse_settings([], environ=environ)
     assert settings == Settings(
-        host="0.0.0.0", port=9000, plugins=Path("/srv/plugins"), workers=3, queue=7, max_body=1000,
-        timeout_ms=250, grace=1.5, log_level="DEBUG", plugin_concurrency=2, plugin_queue=0,
+        host="0.0.0.0",
+        port=9000,
+        plugins=Path("/srv/plugins"),
+        workers=3,
+        queue=7,
+        max_body=1000,
+        timeout_ms=250,
+        grace=1.5,
+        log_level="DEBUG",
+        plugin_concurrency=2,
+        plugin_queue=0,
         allow_unlimited_timeout=True,
-        max_plugin_bytes=5000, max_manifest_bytes=500, store_threads=2,
+        max_plugin_bytes=5000,
+        max_manifest_bytes=500,
+        store_threads=2,
     )
     assert {o.env for o in OPTIONS} == set(environ)
 

@@ -17,6 +17,7 @@ async def post_run(client, payload):
 
 @pytest.mark.parametrize("fixture", ["loop_start", "loop_initialize", "loop_abi_version"])
 @pytest.mark.parametrize("plugin_timeout_ms", [None, 200])
+@pytest.mark.slow
 async def test_looping_load_step_is_504(make_client, store, fixture, plugin_timeout_ms):
     """Whether the engine stops the call (the plugin's own, shorter timeout_ms) or the request
     gives up first (the service's timeout), a load step past its deadline is 504."""
@@ -30,6 +31,7 @@ async def test_looping_load_step_is_504(make_client, store, fixture, plugin_time
 
 
 @pytest.mark.parametrize("x, status, body", [(5, 200, {"output": 6}), (-3, 422, None)])
+@pytest.mark.slow
 async def test_looping_cleanup_keeps_the_answer_and_sends_it_at_once(make_client, store, caplog, x, status, body):
     """The answer (a value or an error code) leaves when process() returned; the looping cleanup
     keeps its thread and slot until the engine stops it, and is logged."""
@@ -50,3 +52,13 @@ async def test_looping_cleanup_keeps_the_answer_and_sends_it_at_once(make_client
         assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
         await asyncio.sleep(0.05)
     assert (await (await client.get("/healthz")).json())["in_flight"] == 0
+
+
+async def test_bad_input_is_400_before_the_plugin_is_instantiated(make_client, store):
+    """The module alone says the plugin speaks v1, so an input that is not an i32 is the client's
+    error, answered before any instance is built: not the 504 of a start function that loops."""
+    store.add("spin", "loop_start", manifest="timeout_ms = 200\n")
+    client = await make_client(timeout_ms=5000)
+    response = await post_run(client, {"plugin": "spin", "input": "21"})
+    assert response.status == 400
+    assert await response.json() == {"error": "input must be an integer"}

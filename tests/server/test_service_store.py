@@ -103,6 +103,7 @@ def hung_mount(tmp_path) -> Path:
     libc.umount2(bytes(mountpoint), MNT_DETACH)
 
 
+@pytest.mark.slow
 async def test_hung_store_read_is_503_within_the_timeout_and_blocks_nothing(make_client, store, hung_mount):
     store.add("hung", "hello")
     (store.root / "hung" / "plugin.toml").symlink_to(hung_mount / "plugin.toml")
@@ -163,7 +164,10 @@ async def test_oversized_file_is_refused_in_milliseconds_without_memory(make_cli
     took, grew = time.monotonic() - started, _peak_rss() - rss
     assert (status, took < 0.5, grew < 16 << 20) == (500, True, True), (status, took, grew)
     limit = 32 << 20 if which == "wasm" else 64 << 10
-    assert body["error"] == f"failed to load plugin: {path.relative_to(store.root)} is 1073741824 bytes, over the limit of {limit}"
+    assert (
+        body["error"]
+        == f"failed to load plugin: {path.relative_to(store.root)} is 1073741824 bytes, over the limit of {limit}"
+    )
 
 
 async def test_size_limits_are_settings(make_client, store, hello_wasm):
@@ -181,6 +185,7 @@ async def test_size_limits_are_settings(make_client, store, hello_wasm):
 # -- a plugin that disappears --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_plugin_deleted_while_requests_stream_in_is_404_never_5xx(make_client, store):
     client = await make_client(workers=2)
     stop = threading.Event()
@@ -237,11 +242,11 @@ async def test_plugins_describes_a_failing_plugin_once_per_version(make_client, 
     assert instances["loops"] == 2
 
 
-async def test_requests_waiting_for_a_compile_are_not_refused_as_store_timeouts(make_client, store, compiled):
+async def test_requests_waiting_for_a_compile_are_not_refused_as_store_timeouts(make_client, store, wat):
     # A version nobody has compiled yet (a custom section makes it new): compiling it takes longer
     # than the store timeout, and the second request waits for the first one's compile.
     nonce = os.urandom(16)
-    store.add("fresh", compiled("triple").read_bytes() + b"\x00\x16\x05nonce" + nonce)
+    store.add("fresh", wat("triple").read_bytes() + b"\x00\x16\x05nonce" + nonce)
     client = await make_client(workers=2, plugin_concurrency=2, timeout_ms=100)
     answers = await asyncio.gather(run(client, "fresh", 2), run(client, "fresh", 3))
     assert answers == [(200, {"output": 6}), (200, {"output": 9})]

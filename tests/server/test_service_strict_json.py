@@ -31,8 +31,17 @@ def nested(depth: int) -> str:
 
 @pytest.mark.parametrize(
     "input_text",
-    ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" + "0" * MAX_INT_DIGITS, "1" + "0" * 5000,
-     nested(MAX_DEPTH + 1), nested(100_000)],
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e400",
+        "-1e400",
+        "1" + "0" * MAX_INT_DIGITS,
+        "1" + "0" * 5000,
+        nested(MAX_DEPTH + 1),
+        nested(100_000),
+    ],
     ids=lambda text: text[:12] + (f"..({len(text)})" if len(text) > 12 else ""),
 )
 @pytest.mark.parametrize("plugin", ["unquote", "hello"])
@@ -46,8 +55,17 @@ async def test_request_outside_strict_json_is_400(make_client, store, plugin, in
 
 @pytest.mark.parametrize(
     "output_text",
-    ["NaN", "Infinity", "-Infinity", "1e400", "[1, NaN]", "1" + "0" * MAX_INT_DIGITS, "1" + "0" * 5000,
-     nested(MAX_DEPTH + 1), nested(100_000)],
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e400",
+        "[1, NaN]",
+        "1" + "0" * MAX_INT_DIGITS,
+        "1" + "0" * 5000,
+        nested(MAX_DEPTH + 1),
+        nested(100_000),
+    ],
     ids=lambda text: text[:12] + (f"..({len(text)})" if len(text) > 12 else ""),
 )
 async def test_plugin_output_outside_strict_json_is_500(make_client, store, output_text):
@@ -56,8 +74,9 @@ async def test_plugin_output_outside_strict_json_is_500(make_client, store, outp
     client = await make_client(max_body=1 << 20)
     status, body = await run(client, json.dumps({"plugin": "unquote", "input": output_text}).encode())
     assert status == 500, body
-    assert body["error"].startswith("failed to execute plugin: plugin unquote/unquote.wasm returned output "
-                                    "that is not valid JSON: "), body
+    assert body["error"].startswith(
+        "failed to execute plugin: plugin unquote/unquote.wasm returned output that is not valid JSON: "
+    ), body
     assert (await (await client.get("/healthz")).json())["status"] == "ok"
 
 
@@ -65,8 +84,12 @@ async def test_values_at_the_limits_pass_both_ways(client, store):
     store.add("unquote", "v2_unquote")
     largest = "9" * MAX_INT_DIGITS
     deepest = nested(MAX_DEPTH)
-    for output_text, expected in [(largest, int(largest)), (f"-{largest}", -int(largest)),
-                                  (deepest, json.loads(deepest)), ("1.5e300", 1.5e300)]:
+    for output_text, expected in [
+        (largest, int(largest)),
+        (f"-{largest}", -int(largest)),
+        (deepest, json.loads(deepest)),
+        ("1.5e300", 1.5e300),
+    ]:
         status, body = await run(client, json.dumps({"plugin": "unquote", "input": output_text}).encode())
         assert (status, body) == (200, {"output": expected})
     # as input: the deepest array allowed goes in (and comes back with its outer brackets cut off)

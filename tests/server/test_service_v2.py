@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 async def post_run(client, payload):
     return await client.post("/run", data=json.dumps(payload), headers={"Content-Type": "application/json"})
@@ -51,6 +53,7 @@ async def test_plugins_listing_shows_both_abis(client, store):
     assert described["hello"]["abi_version"] in (None, "v1.0.0", "v1 (no get_abi_version)")
 
 
+@pytest.mark.slow
 async def test_sdk_plugin_served_from_the_repo_store(aiohttp_client, built_plugins):
     from server.app import make_app
     from server.settings import Settings

@@ -1,5 +1,5 @@
-"""Helpers for the parity tests (see test_parity.py): tool lookup, compiling tests/wat, running
-the two command lines, and calling the binding with the CLI's argument text."""
+"""Helpers for the parity tests (tests/parity/test_parity.py): tool lookup, running the two
+command lines, and calling the binding with the CLI's argument text."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from typing import Mapping, Sequence
 
 import pytest
 
-from wasmedge_py import Instance, Module, ValType
-from wasmedge_py import textvalues
+from wasmedge_py import Instance, Module, ValType, textvalues
 from wasmedge_py.textvalues import format_value
 
-WAT_DIR = Path(__file__).resolve().parent.parent / "wat"
 SUBPROCESS_TIMEOUT = 60
 
 
@@ -34,35 +32,6 @@ class Tool:
         if self._path is None:
             pytest.fail(f"{self.label} not found: run `make setup`", pytrace=False)
         return self._path
-
-
-class CompiledWat:
-    """Every ``tests/wat/*.wat`` compiled with wat2wasm into one temporary directory, on first use
-    (so that a missing wat2wasm fails the test using it, rather than erroring in a fixture).
-    ``wasm["parity_int"]`` is the path of ``tests/wat/parity_int.wat`` compiled. A file wat2wasm
-    rejects fails only the tests that use it."""
-
-    def __init__(self, wat2wasm: Tool, out_dir: Path) -> None:
-        self._wat2wasm = wat2wasm
-        self._out_dir = out_dir
-        self._paths: dict[str, Path | str] | None = None  # a str is wat2wasm's complaint
-
-    def _compile_all(self) -> dict[str, Path | str]:
-        wat2wasm = self._wat2wasm.path
-        paths: dict[str, Path | str] = {}
-        for source in sorted(WAT_DIR.glob("*.wat")):
-            target = self._out_dir / f"{source.stem}.wasm"
-            done = subprocess.run([wat2wasm, str(source), "-o", str(target)], capture_output=True, text=True)
-            paths[source.stem] = target if done.returncode == 0 else f"wat2wasm rejected {source.name}:\n{done.stderr}"
-        return paths
-
-    def __getitem__(self, stem: str) -> Path:
-        if self._paths is None:
-            self._paths = self._compile_all()
-        path = self._paths.get(stem, f"no tests/wat/{stem}.wat")
-        if isinstance(path, str):
-            pytest.fail(path, pytrace=False)
-        return path
 
 
 def wasmedge_py_command() -> list[str]:

@@ -1,4 +1,4 @@
-"""The bounded thread pool, and the one isolated plugin lifecycle it runs per request.
+"""The bounded, fair thread pool that runs plugin requests (``runner``) off the event loop.
 
 Why threads: a plugin call is a native call made through cffi, which releases the GIL, so N
 threads really run N plugins at once while the event loop stays free for other requests.
@@ -7,9 +7,6 @@ Why bounded and fair: at most ``workers`` plugins run and at most ``queue`` requ
 next one is refused at once (``QueueFull`` -> 503) instead of piling up memory and latency. Each
 plugin has its own share of both (``Pool``), taken round robin, so one plugin's flood or runaways
 cannot make the others wait; a run that outlives its deadline is abandoned to a thread of its own.
-
-Why a fresh instance per request: nothing is shared between requests but the validated module,
-so a plugin cannot leak state from one caller to the next, and a trap only loses that instance.
 """
 
 from __future__ import annotations
@@ -22,39 +19,16 @@ import threading
 import time
 from typing import Any, Callable, TypeVar
 
-from wasmedge_py import Plugin, PluginCodeError, PluginLimits, PluginLoadError, WasmEdgeError, load_plugin
+from wasmedge_py import PluginLimits
 
-from .registry import Entry, Registry
+from .errors import RetryLater
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# What the client is told failed, by lifecycle step (the original service's wording).
-STEP_FAILURES = {
-    "load": "failed to load plugin",
-    "initialize": "failed to initialize plugin",
-    "execute": "failed to execute plugin",
-    "cleanup": "failed to clean up plugin",
-}
 
-
-I32_MIN, I32_MAX = -(2**31), 2**31 - 1
-
-
-class BadInput(ValueError):
-    """The input does not fit the plugin's ABI: v1 takes a 32-bit signed integer (400)."""
-
-
-def v1_input(x: Any) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
-        raise BadInput("input must be an integer")
-    if not I32_MIN <= x <= I32_MAX:
-        raise BadInput(f"input out of range: must be a 32-bit signed integer ({I32_MIN}..{I32_MAX})")
-    return x
-
-
-class QueueFull(Exception):
+class QueueFull(RetryLater):
     """Every thread is busy and the queue in front of them is full (503 with ``Retry-After``)."""
 
     retry_after = 1  # seconds; a run is normally far shorter than this
@@ -66,23 +40,6 @@ class PluginBusy(QueueFull):
 
 class PoolTimeout(Exception):
     """The job ran longer than the caller was willing to wait (it goes on in its thread)."""
-
-
-class RunTimeout(Exception):
-    """A plugin run exceeded the request timeout; ``step`` is where it was at the time."""
-
-    def __init__(self, step: str, timeout_ms: int) -> None:
-        super().__init__(f"{STEP_FAILURES[step]}: timed out after {timeout_ms} ms")
-        self.step = step
-
-
-class LifecycleError(Exception):
-    """A lifecycle step failed; ``cause`` is the binding's exception, the message is for clients."""
-
-    def __init__(self, step: str, cause: WasmEdgeError, message: str) -> None:
-        super().__init__(f"{STEP_FAILURES[step]}: {message}")
-        self.step = step
-        self.cause = cause
 
 
 class _Clock:
@@ -118,8 +75,9 @@ def default_plugin_queue(queue: int) -> int:
 
 
 def _held_by_abandoned(key: str) -> PluginBusy:
-    return PluginBusy(f"plugin {key} busy: runs that did not stop at their deadline hold all its threads, "
-                      "try again later")
+    return PluginBusy(
+        f"plugin {key} busy: runs that did not stop at their deadline hold all its threads, try again later"
+    )
 
 
 class _Lane:
@@ -140,8 +98,14 @@ class _Job:
 
     __slots__ = ("key", "lane", "call", "report", "clock", "state", "abandoned", "kept")
 
-    def __init__(self, key: str, lane: _Lane, call: Callable[[], Any],
-                 report: Callable[[Any, BaseException | None], None], clock: _Clock) -> None:
+    def __init__(
+        self,
+        key: str,
+        lane: _Lane,
+        call: Callable[[], Any],
+        report: Callable[[Any, BaseException | None], None],
+        clock: _Clock,
+    ) -> None:
         self.key = key
         self.lane = lane
         self.call = call
@@ -179,8 +143,9 @@ class Pool:
     against its plugin's concurrency until it really ends. Threads are daemons: a call that
     never returns does not keep the process from exiting."""
 
-    def __init__(self, workers: int, queue: int, plugin_concurrency: int | None = None,
-                 plugin_queue: int | None = None) -> None:
+    def __init__(
+        self, workers: int, queue: int, plugin_concurrency: int | None = None, plugin_queue: int | None = None
+    ) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("need workers >= 1 and queue >= 0")
         self.workers = workers
@@ -213,8 +178,15 @@ class Pool:
         """Jobs running on threads that were given up and replaced."""
         return self._abandoned
 
-    async def run(self, fn: Callable[..., T], *args: Any, key: str, limits: PluginLimits | None = None,
-                  timeout: float | None = None, deferred_start: bool = False) -> T:
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        key: str,
+        limits: PluginLimits | None = None,
+        timeout: float | None = None,
+        deferred_start: bool = False,
+    ) -> T:
         """Run ``fn(*args)`` on a pool thread, in plugin ``key``'s share (``limits`` may override
         it). Raises ``PluginBusy`` or ``QueueFull`` at once when there is no room,
         ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own).
@@ -247,29 +219,29 @@ class Pool:
             except RuntimeError:  # the loop is gone: nobody waits for this any more
                 pass
 
-        def watch() -> None:
+        def watch(timeout: float) -> None:
             """The deadline (``PoolTimeout`` for the caller), then the abandonment check. The loop
             is not woken when a job starts: this looks at its clock when it fires."""
             if job.state == _DONE:
                 return
             now = loop.time()
             if clock.started is None:  # waiting, or in its untimed part: look again a timeout later
-                timer[:] = [loop.call_at(now + timeout, watch)]
+                timer[:] = [loop.call_at(now + timeout, watch, timeout)]
                 return
             deadline = clock.started + timeout
             if now < deadline:
-                timer[:] = [loop.call_at(deadline, watch)]
+                timer[:] = [loop.call_at(deadline, watch, timeout)]
                 return
             if not outcome.done():
                 outcome.set_exception(PoolTimeout())
             if now < deadline + ABANDON_AFTER_S:
-                timer[:] = [loop.call_at(deadline + ABANDON_AFTER_S, watch)]
+                timer[:] = [loop.call_at(deadline + ABANDON_AFTER_S, watch, timeout)]
             elif not self._abandon(job):  # too many abandoned threads already: look again later
-                timer[:] = [loop.call_later(ABANDON_AFTER_S, watch)]
+                timer[:] = [loop.call_later(ABANDON_AFTER_S, watch, timeout)]
 
         job = self._submit(key, limits, call, report, clock)
         if timeout is not None:
-            timer.append(loop.call_later(timeout, watch))
+            timer.append(loop.call_later(timeout, watch, timeout))
         try:
             return await outcome
         except asyncio.CancelledError:
@@ -278,8 +250,14 @@ class Pool:
 
     # -- scheduling (every method below with "lock held" runs under self._lock) -------------------
 
-    def _submit(self, key: str, limits: PluginLimits | None, call: Callable[[], Any],
-                report: Callable[[Any, BaseException | None], None], clock: _Clock) -> _Job:
+    def _submit(
+        self,
+        key: str,
+        limits: PluginLimits | None,
+        call: Callable[[], Any],
+        report: Callable[[Any, BaseException | None], None],
+        clock: _Clock,
+    ) -> _Job:
         """Admit a job or refuse it at once (``PluginBusy``, ``QueueFull``)."""
         with self._lock:
             if self._closed:
@@ -291,11 +269,15 @@ class Pool:
                 raise _held_by_abandoned(key)
             if not (lane.active < concurrency and self._free > 0):  # cannot start now: it waits
                 if len(lane.waiting) >= queue:
-                    raise PluginBusy(f"plugin {key} busy: {lane.active} running and {len(lane.waiting)} "
-                                     "waiting (its share of the server), try again later")
+                    raise PluginBusy(
+                        f"plugin {key} busy: {lane.active} running and {len(lane.waiting)} "
+                        "waiting (its share of the server), try again later"
+                    )
                 if self._waiting >= self.queue:
-                    raise QueueFull(f"server busy: {self.workers - self._free} requests running and "
-                                    f"{self._waiting} queued, try again later")
+                    raise QueueFull(
+                        f"server busy: {self.workers - self._free} requests running and "
+                        f"{self._waiting} queued, try again later"
+                    )
             job = _Job(key, lane, call, report, clock)
             self._lanes[key] = lane
             lane.waiting.append(job)
@@ -408,8 +390,13 @@ class Pool:
             if self._abandoned >= self.max_abandoned:
                 first, job.kept = not job.kept, True
                 if first:
-                    log.warning("plugin %s: a run is still going %g s past its deadline, but %d threads are "
-                                "abandoned already: it keeps its worker", job.key, ABANDON_AFTER_S, self._abandoned)
+                    log.warning(
+                        "plugin %s: a run is still going %g s past its deadline, but %d threads are "
+                        "abandoned already: it keeps its worker",
+                        job.key,
+                        ABANDON_AFTER_S,
+                        self._abandoned,
+                    )
                 return False
             lane = job.lane
             job.abandoned = True
@@ -426,8 +413,13 @@ class Pool:
                     waiting.state = _DONE
             self._dispatch()
             abandoned = self._abandoned
-        log.warning("plugin %s: a run still going %g s past its deadline is abandoned: its thread runs on until "
-                    "the call returns, a new thread takes its place (%d abandoned now)", job.key, ABANDON_AFTER_S, abandoned)
+        log.warning(
+            "plugin %s: a run still going %g s past its deadline is abandoned: its thread runs on until "
+            "the call returns, a new thread takes its place (%d abandoned now)",
+            job.key,
+            ABANDON_AFTER_S,
+            abandoned,
+        )
         for waiting in refused:
             waiting.report(None, _held_by_abandoned(job.key))
         return True
@@ -449,129 +441,3 @@ class Pool:
             self._idle.clear()
         for job in refused:
             job.report(None, QueueFull("server shutting down"))
-
-
-class _Progress:
-    """Where a run is, written by its thread: the step (read when the request gives up on it), and
-    the request's answer, handed over as soon as ``process`` has answered -- the cleanup that
-    follows runs on the same thread (holding its slot) but is not waited for."""
-
-    __slots__ = ("step", "answer", "_loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.step = "load"
-        self._loop = loop
-        self.answer: asyncio.Future[Any] = loop.create_future()
-
-    def answered(self, output: Any = None, error: BaseException | None = None) -> None:
-        """From the run's thread: this is the request's answer, whatever the cleanup does."""
-        self._loop.call_soon_threadsafe(_settle, self.answer, output, error)
-
-
-def _settle(answer: asyncio.Future[Any], output: Any, error: BaseException | None) -> None:
-    if answer.done():  # the request gave up already (timeout, cancelled)
-        return
-    if error is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(output)
-
-
-class PluginRunner:
-    """Runs ``init -> process(x) -> cleanup -> free`` in a fresh instance of the plugin's cached
-    module, on the pool."""
-
-    def __init__(self, registry: Registry, pool: Pool, timeout_ms: int) -> None:
-        self.registry = registry
-        self.pool = pool
-        self.timeout_ms = timeout_ms
-
-    async def run(self, name: str, x: Any) -> Any:
-        """Plugin ``name``'s answer to ``x``: ``process(x)`` for ABI v1 (``x`` must be an i32,
-        else ``BadInput``), ``call_json(x)`` for ABI v2. Raises the registry's lookup errors,
-        ``BadInput``, ``LifecycleError``, ``QueueFull`` or ``RunTimeout``.
-
-        The answer is returned once ``process`` has answered: a cleanup that fails or runs past
-        the deadline after that is logged, and the answer stands."""
-        progress = _Progress(asyncio.get_running_loop())
-        job = asyncio.ensure_future(
-            self.pool.run(self._lifecycle, name, x, progress, key=name, limits=self.registry.cached_limits(name),
-                          timeout=self.timeout_ms / 1000, deferred_start=True)
-        )
-        job.add_done_callback(lambda done: self._job_done(name, progress, done))
-        try:
-            return await progress.answer
-        except asyncio.CancelledError:
-            job.cancel()
-            raise
-
-    def _job_done(self, name: str, progress: _Progress, job: asyncio.Future[Any]) -> None:
-        """The run's thread is done (or the request gave up on it): answer, unless it has been."""
-        if job.cancelled():
-            progress.answer.cancel()
-            return
-        error = job.exception()
-        if not progress.answer.done():
-            if isinstance(error, PoolTimeout):
-                error = RunTimeout(progress.step, self.timeout_ms)
-            _settle(progress.answer, None if error else job.result(), error)
-        elif isinstance(error, PoolTimeout):
-            log.warning("plugin %s: cleanup still running at the request's %d ms deadline (the answer was sent)",
-                        name, self.timeout_ms)
-        elif error is not None and not isinstance(error, LifecycleError):
-            log.error("plugin %s: the run failed after its answer was sent", name, exc_info=error)
-
-    def _lifecycle(self, start_clock: Callable[[], None], name: str, x: Any, progress: _Progress) -> Any:
-        """The request's timeout starts once the plugin's module is ready: compiling a new
-        version (bounded by the compile limits) is the service's cost, not the plugin's run."""
-        try:
-            with self.registry.lease(name) as entry:
-                start_clock()
-                return self._run(entry, x, progress)
-        except PluginLoadError as exc:  # the cached version itself is broken
-            raise self._failed("load", exc) from None
-
-    def _run(self, entry: Entry, x: Any, progress: _Progress) -> Any:
-        try:
-            plugin = load_plugin(entry.path, entry.limits, module=entry.module)
-        except WasmEdgeError as exc:
-            raise self._failed("load", exc) from None
-        with plugin:  # frees the instance whatever happens below
-            if plugin.abi_major == 1:
-                x = v1_input(x)
-            progress.step = "initialize"
-            try:
-                plugin.init()
-            except WasmEdgeError as exc:
-                raise self._failed("initialize", exc) from None
-            progress.step = "execute"
-            try:
-                output = plugin.call_json(x) if plugin.abi_major == 2 else plugin.execute(x)
-            except PluginCodeError as exc:
-                # The plugin answered normally (with an error code): its state is sound, clean up.
-                failure = self._failed("execute", exc)
-                self._cleanup(plugin, entry.name, progress, error=failure)
-                raise failure from None
-            except WasmEdgeError as exc:
-                # A trap or timeout leaves the instance in an undefined state: it is discarded
-                # without calling into it again.
-                raise self._failed("execute", exc) from None
-            self._cleanup(plugin, entry.name, progress, output=output)
-            return output
-
-    @staticmethod
-    def _cleanup(
-        plugin: Plugin, name: str, progress: _Progress, output: Any = None, error: LifecycleError | None = None
-    ) -> None:
-        """Hand the answer over first (when there is a cleanup to wait for), then clean up: a
-        failing or looping cleanup is the plugin's problem, not the caller's: it is logged."""
-        if "cleanup" in plugin.exports:
-            progress.answered(output, error)
-        progress.step = "cleanup"
-        try:
-            plugin.cleanup()
-        except WasmEdgeError as exc:
-            log.warning("plugin %s: cleanup failed (the request still succeeds): %s", name, exc)
-
-    def _failed(self, step: str, exc: WasmEdgeError) -> LifecycleError:
-        return LifecycleError(step, exc, self.registry.redact(str(exc)))

@@ -1,6 +1,12 @@
-"""Bound a module's call stack by rewriting its binary, because WasmEdge 0.14 has no limit of its own.
+"""The sandbox: a rewrite of a module's binary, before it is loaded, that removes what would let it
+take the process down, for which WasmEdge 0.14 has no limit of its own (``rewrite``):
 
-The interpreter keeps wasm frames on the heap, so unbounded recursion grows the process by
+- the call stack is bounded (the stack guard, below);
+- every table is capped (a table of 2^32 elements aborts the process in ``std::bad_alloc``);
+- a start function becomes an export the host calls right after instantiation, where a timeout
+  can stop it (instantiation itself cannot be cancelled).
+
+The stack guard. The interpreter keeps wasm frames on the heap, so unbounded recursion grows the process by
 hundreds of MB per second until ``std::bad_alloc`` aborts it. We add a mutable i32 global that
 counts the stack *slots* (params + locals + operand-stack bound + frame overhead) of every active
 call, and wrap each ``call``/``call_indirect`` site::
@@ -20,11 +26,23 @@ an instruction we cannot decode is refused rather than run unguarded.
 
 from __future__ import annotations
 
-from ._binary import Reader, UnsupportedModule, read_imports, sleb, split_sections, uleb, vec
+from collections.abc import Callable
+
+from ._binary import (
+    Reader,
+    UnsupportedModule,
+    read_imports,
+    sleb,
+    split_sections,
+    uleb,
+    vec,
+)
+from .errors import LoadError
 
 
 class TableTooLarge(UnsupportedModule):
     """A table declares more elements than the sandbox allows."""
+
 
 INTERNAL_PREFIX = "__wasmedge_py_"  # exports the host adds; hidden from Module.exports
 RESET_EXPORT = INTERNAL_PREFIX + "stack_reset"
@@ -42,9 +60,30 @@ _ORDER = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12
 # -- instruction immediates ------------------------------------------------------------------
 
 _NO_IMMEDIATE = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0x19, 0xD1, 0xD3}
-_ONE_INDEX = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0xD2, 0xD4, 0xD6, 0x07, 0x08, 0x09, 0x18}
+_ONE_INDEX = {
+    0x0C,
+    0x0D,
+    0x10,
+    0x12,
+    0x14,
+    0x15,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0xD2,
+    0xD4,
+    0xD6,
+    0x07,
+    0x08,
+    0x09,
+    0x18,
+}
 _MEMARG = set(range(0x28, 0x3F))
-_SIMD_MEMARG = set(range(0, 12)) | {92, 93}
+_SIMD_MEMARG = set(range(12)) | {92, 93}
 _SIMD_LANE = set(range(21, 35))
 _SIMD_MEMARG_LANE = set(range(84, 92))
 
@@ -144,10 +183,27 @@ def _guarded_call(call: bytes, cost: int, counter: int, limit: int) -> bytes:
     g = uleb(counter)
     c = sleb(cost)
     return (
-        b"\x23" + g + b"\x41" + c + b"\x6A" + b"\x24" + g + b"\x23" + g
-        + b"\x41" + sleb(limit) + b"\x4B" + b"\x04\x40\x00\x0B"
+        b"\x23"
+        + g
+        + b"\x41"
+        + c
+        + b"\x6a"
+        + b"\x24"
+        + g
+        + b"\x23"
+        + g
+        + b"\x41"
+        + sleb(limit)
+        + b"\x4b"
+        + b"\x04\x40\x00\x0b"
         + call
-        + b"\x23" + g + b"\x41" + c + b"\x6B" + b"\x24" + g
+        + b"\x23"
+        + g
+        + b"\x41"
+        + c
+        + b"\x6b"
+        + b"\x24"
+        + g
     )
 
 
@@ -159,7 +215,7 @@ def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
         if r.byte() in (0x63, 0x64):
             r.signed()
     code_start = r.pos
-    sites = []
+    sites: list[tuple[int, int, int | None]] = []
     while r.pos < len(body):
         at = r.pos
         op = r.byte()
@@ -224,7 +280,7 @@ def _choose_guarded(costs: list[int], callees: list[list[int | None]], limit: in
     component) or enters a large frame; then check that the unguarded call chains alone cannot
     exceed the limit, and guard everything if they could."""
     n_imported = len(costs) - len(callees)
-    graph = [[] for _ in costs]
+    graph: list[list[int]] = [[] for _ in costs]
     for f, sites in enumerate(callees):
         graph[n_imported + f] = [c for c in sites if c is not None]
     comp = _strongly_connected(graph)
@@ -239,7 +295,7 @@ def _choose_guarded(costs: list[int], callees: list[list[int | None]], limit: in
         f = node - n_imported
         if f < 0:
             continue
-        longest = max((chain[c] for c, g in zip(callees[f], guarded[f]) if not g), default=0)
+        longest = max((chain[c] for c, g in zip(callees[f], guarded[f]) if not g and c is not None), default=0)
         chain[node] = costs[node] + longest
     if max(chain, default=0) > limit // 2:
         guarded = [[True] * len(sites) for sites in callees]
@@ -283,7 +339,9 @@ def _read_types(payload: bytes) -> list[tuple[int, int]]:
 def _count_imports(payload: bytes) -> tuple[list[int], int]:
     """Type indices of imported functions, and the number of imported globals."""
     entries = read_imports(payload)
-    return [detail for kind, detail in entries if kind == 0], sum(1 for kind, _ in entries if kind == 3)
+    return [detail for kind, detail in entries if kind == 0 and detail is not None], sum(
+        1 for kind, _ in entries if kind == 3
+    )
 
 
 def _cap_tables(payload: bytes, max_elements: int) -> bytes:
@@ -358,10 +416,10 @@ def guard_stack(
         bodies = _instrument_calls(types, imported_funcs, defined_types, bodies, counter, max_slots)
         # The reset function: return the counter and zero it.
         g = uleb(counter)
-        bodies.append(b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0B")
-        replaced[_TYPE] = _append_to_vector(by_id.get(_TYPE), [b"\x60\x00\x01\x7F"])
+        bodies.append(b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0b")
+        replaced[_TYPE] = _append_to_vector(by_id.get(_TYPE), [b"\x60\x00\x01\x7f"])
         replaced[_FUNCTION] = _append_to_vector(by_id.get(_FUNCTION), [uleb(len(types))])
-        replaced[_GLOBAL] = _append_to_vector(by_id.get(_GLOBAL), [b"\x7F\x01\x41\x00\x0B"])
+        replaced[_GLOBAL] = _append_to_vector(by_id.get(_GLOBAL), [b"\x7f\x01\x41\x00\x0b"])
         replaced[_CODE] = vec([uleb(len(b)) + b for b in bodies])
         new_exports.append(_export(RESET_EXPORT, n_functions))
     if new_exports:
@@ -423,3 +481,23 @@ def slots_for_bytes(max_bytes: int) -> int:
     return max(1, min(max_bytes // SLOT_BYTES, 2**31 - 1))
 
 
+def rewrite(
+    data: bytes, max_stack_bytes: int | None, source: str, validate_original: Callable[[bytes], None]
+) -> tuple[bytes, int | None]:
+    """``data`` rewritten for the sandbox, and its stack limit in slots (None: calls unguarded).
+
+    ``validate_original`` (the engine's loader and validator) runs first, so the engine reports
+    malformed or invalid input with its own message, and a rewrite can never make an invalid
+    module valid."""
+    if len(data) >= 2**32:
+        raise LoadError(f"{source} is larger than 4 GiB")
+    if max_stack_bytes is None and not needs_sandboxing(data):
+        return data, None
+    validate_original(data)
+    slots = slots_for_bytes(max_stack_bytes) if max_stack_bytes is not None else None
+    try:
+        return guard_stack(data, slots), slots
+    except TableTooLarge as exc:
+        raise LoadError(f"cannot load {source}: {exc}", engine_message=str(exc)) from None
+    except UnsupportedModule as exc:
+        raise LoadError(f"cannot sandbox {source}: {exc}", engine_message=str(exc)) from None

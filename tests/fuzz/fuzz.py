@@ -1,9 +1,9 @@
 """Mutation fuzzer for the binding: whatever the bytes, the only allowed outcomes are a result or a
 ``WasmEdgeError`` — never a crash, a hang or another exception.
 
-    .venv/bin/python bench/fuzz.py [--modules 10000] [--batch 200] [--seed 1] [--jobs 2]
-    .venv/bin/python bench/fuzz.py --quick             # 300 modules, what tests/test_fuzz.py runs
-    .venv/bin/python bench/fuzz.py --replay FILE.wasm  # run one saved input in this process, verbosely
+    .venv/bin/python tests/fuzz/fuzz.py [--modules 10000] [--batch 200] [--seed 1] [--jobs 2]
+    .venv/bin/python tests/fuzz/fuzz.py --quick             # 300 modules, what tests/test_fuzz.py runs
+    .venv/bin/python tests/fuzz/fuzz.py --replay FILE.wasm  # run one saved input in this process, verbosely
 
 Module ``i`` is a deterministic function of ``--seed`` and ``i``: a seed module (the repo's built
 plugins and WAT modules) with 1-5 mutations (bit flips, byte insertions and deletions,
@@ -51,16 +51,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parent.parent
-MAGIC = b"\0asm\x01\0\0\0"
+from wasmedge_py._binary import MAGIC, Reader, UnsupportedModule, uleb  # the package's own LEB128
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Seeds: (path relative to the repo, weight). The plugins are required; WAT files are compiled
 # with wat2wasm, and one that has gone missing is skipped with a warning.
 PLUGIN_SEEDS = [("cpp/plugin.wasm", 3), ("cpp/plugin_abi.wasm", 3), ("plugins/hello/hello.wasm", 3)]
 WAT_SEEDS = [
-    ("tests/fuzz_corpus/features.wat", 6),
-    ("tests/fuzz_corpus/tables.wat", 1),
-    ("tests/fuzz_corpus/reactor.wat", 1),
+    ("tests/wat/fuzz/features.wat", 6),
+    ("tests/wat/fuzz/tables.wat", 1),
+    ("tests/wat/fuzz/reactor.wat", 1),
     ("tests/wat/unit_pure.wat", 2),
     ("tests/wat/unit_basics.wat", 1),
     ("tests/wat/v2_reverse.wat", 2),
@@ -70,14 +71,14 @@ WAT_SEEDS = [
     ("tests/wat/parity_memory.wat", 1),
     ("tests/wat/parity_traps.wat", 1),
     ("tests/wat/parity_values.wat", 1),
-    ("tests/hostile/deep_recursion.wat", 1),
-    ("tests/hostile/memory_bomb.wat", 1),
-    ("tests/hostile/bad_indirect_call.wat", 1),
-    ("tests/hostile/negative_code.wat", 1),
-    ("tests/hostile/process_without_init.wat", 1),
-    ("tests/hostile/runaway_loop.wat", 1),
-    ("tests/hostile/wasi_import.wat", 1),
-    ("tests/hostile/missing_import.wat", 1),
+    ("tests/wat/hostile/deep_recursion.wat", 1),
+    ("tests/wat/hostile/memory_bomb.wat", 1),
+    ("tests/wat/hostile/bad_indirect_call.wat", 1),
+    ("tests/wat/hostile/negative_code.wat", 1),
+    ("tests/wat/hostile/process_without_init.wat", 1),
+    ("tests/wat/hostile/runaway_loop.wat", 1),
+    ("tests/wat/hostile/wasi_import.wat", 1),
+    ("tests/wat/hostile/missing_import.wat", 1),
 ]
 
 STACK_BYTES = 1 << 20  # the stack guard's budget in the binding stage
@@ -89,38 +90,13 @@ CHILD_DATA_LIMIT_MB = 3072  # RLIMIT_DATA of a child: a runaway allocation fails
 # -- the binary format, tolerantly -------------------------------------------------------------
 
 
-def uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
-        out.append(byte if done else byte | 0x80)
-        if done:
-            return bytes(out)
-
-
 def read_uleb(data: bytes, pos: int) -> tuple[int, int] | None:
-    """(value, position after it), or None if there is no complete LEB128 (at most 10 bytes) at pos."""
-    result = shift = 0
-    for i in range(pos, min(len(data), pos + 10)):
-        result |= (data[i] & 0x7F) << shift
-        shift += 7
-        if not data[i] & 0x80:
-            return result, i + 1
-    return None
+    """(value, position after it), or None if there is no complete LEB128 at pos."""
+    reader = Reader(data, pos)
+    try:
+        return reader.u32(), reader.pos
+    except UnsupportedModule:
+        return None
 
 
 def split_sections(data: bytes) -> list[tuple[int, bytes]] | None:
@@ -183,9 +159,31 @@ def instructions_start(body: bytes) -> int:
 # for splices, and ``blob`` is 1-16 bytes of raw material. Hypothesis generates the same tuples
 # (tests/test_fuzz.py), so its examples shrink to the fewest, simplest mutations.
 
-INTERESTING_BYTES = bytes([0x00, 0x01, 0x02, 0x0B, 0x10, 0x11, 0x40, 0x41, 0x60, 0x6F, 0x70, 0x7B, 0x7F, 0x80, 0xFC, 0xFD, 0xFF])
-INTERESTING_NUMBERS = [0, 1, 2, 0x3F, 0x40, 0x7F, 0x80, 0xFF, 0x3FFF, 0x4000, 0xFFFF, 0x10000, 0x10001, 0xFFFFFF,
-                       0x1000000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF, 0x100000000]
+INTERESTING_BYTES = bytes(
+    [0x00, 0x01, 0x02, 0x0B, 0x10, 0x11, 0x40, 0x41, 0x60, 0x6F, 0x70, 0x7B, 0x7F, 0x80, 0xFC, 0xFD, 0xFF]
+)
+INTERESTING_NUMBERS = [
+    0,
+    1,
+    2,
+    0x3F,
+    0x40,
+    0x7F,
+    0x80,
+    0xFF,
+    0x3FFF,
+    0x4000,
+    0xFFFF,
+    0x10000,
+    0x10001,
+    0xFFFFFF,
+    0x1000000,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFE,
+    0xFFFFFFFF,
+    0x100000000,
+]
 _NAN64 = struct.pack("<d", math.nan)
 SNIPPETS = [
     b"\x01",  # nop
@@ -230,8 +228,17 @@ SNIPPETS = [
 ]
 
 BYTE_OPS = ("flip", "set", "insert", "delete", "truncate", "duplicate", "splice")
-STRUCTURE_OPS = ("leb", "section_drop", "section_dup", "section_swap", "section_donor", "payload", "body_insert",
-                 "body_bytes", "body_swap")
+STRUCTURE_OPS = (
+    "leb",
+    "section_drop",
+    "section_dup",
+    "section_swap",
+    "section_donor",
+    "payload",
+    "body_insert",
+    "body_bytes",
+    "body_swap",
+)
 OPS = BYTE_OPS + STRUCTURE_OPS
 
 
@@ -332,7 +339,13 @@ def mutate(data: bytes, ops: list[tuple[str, int, int, int, bytes]], donors: lis
 def random_ops(rng: random.Random) -> list[tuple[str, int, int, int, bytes]]:
     count = 1 + min(4, int(rng.expovariate(1.0)))
     return [
-        (rng.choice(OPS), rng.getrandbits(32), rng.getrandbits(32), rng.getrandbits(32), rng.randbytes(rng.randint(1, 16)))
+        (
+            rng.choice(OPS),
+            rng.getrandbits(32),
+            rng.getrandbits(32),
+            rng.getrandbits(32),
+            rng.randbytes(rng.randint(1, 16)),
+        )
         for _ in range(count)
     ]
 
@@ -446,16 +459,53 @@ def _value(rng: random.Random, valtype: str, wrong: bool) -> Any:
         return rng.choice(["1", None, True, b"\x01", [], 1j, object()])
     if valtype in ("i32", "i64"):
         bits = 32 if valtype == "i32" else 64
-        choices = [0, 1, -1, 2, 7, 21, 100, 1000, 2 ** (bits - 1) - 1, -(2 ** (bits - 1)), 2**bits - 1,
-                   rng.getrandbits(bits) - 2 ** (bits - 1), rng.getrandbits(8), rng.getrandbits(16)]
+        choices = [
+            0,
+            1,
+            -1,
+            2,
+            7,
+            21,
+            100,
+            1000,
+            2 ** (bits - 1) - 1,
+            -(2 ** (bits - 1)),
+            2**bits - 1,
+            rng.getrandbits(bits) - 2 ** (bits - 1),
+            rng.getrandbits(8),
+            rng.getrandbits(16),
+        ]
         if wrong:
             choices += [2**bits, -(2 ** (bits - 1)) - 1, 2**100, -(2**100), 1.5, math.nan]
         return rng.choice(choices)
     if valtype in ("f32", "f64"):
-        choices = [0.0, -0.0, 1.0, -1.5, 0.5, math.nan, -math.nan, math.inf, -math.inf, 5e-324, 1e-45, 1.17549435e-38,
-                   3.4028235e38, 3.5e38, 1e300, -1e300, 2.0**63, 2.0**64, -(2.0**31), 4294967296.0,
-                   struct.unpack("<d", rng.randbytes(8))[0], struct.unpack("<f", rng.randbytes(4))[0],
-                   rng.uniform(-1e6, 1e6), 7, -(2**63)]
+        choices = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.5,
+            0.5,
+            math.nan,
+            -math.nan,
+            math.inf,
+            -math.inf,
+            5e-324,
+            1e-45,
+            1.17549435e-38,
+            3.4028235e38,
+            3.5e38,
+            1e300,
+            -1e300,
+            2.0**63,
+            2.0**64,
+            -(2.0**31),
+            4294967296.0,
+            struct.unpack("<d", rng.randbytes(8))[0],
+            struct.unpack("<f", rng.randbytes(4))[0],
+            rng.uniform(-1e6, 1e6),
+            7,
+            -(2**63),
+        ]
         if wrong:
             choices += [10**400, -(10**400), 2**1024]
         return rng.choice(choices)
@@ -603,7 +653,9 @@ def exercise(
             _check_validity(report, "load_sandboxed", raw, plain)
         else:
             plain = raw
-        guarded = attempt(report, "load_guarded", lambda: w.Module.from_bytes(data, config, max_stack_bytes=STACK_BYTES))
+        guarded = attempt(
+            report, "load_guarded", lambda: w.Module.from_bytes(data, config, max_stack_bytes=STACK_BYTES)
+        )
         if not isinstance(guarded, _Failed):
             opened.append(guarded)
         _check_validity(report, "load_guarded", raw, guarded)
@@ -639,15 +691,20 @@ def _check_validity(report: Report, step: str, raw: Any, rewritten: Any) -> None
     if failed and type(rewritten.exc).__name__ == "LoadError" and "limit" in str(rewritten.exc):
         report.count(f"{step}:refused_over_limit")
         return
-    report.violation(step, f"the original {'failed' if raw_failed else 'validated'} "
-                     f"but the rewritten module {'failed' if failed else 'validated'}", original=raw, rewritten=rewritten)
+    report.violation(
+        step,
+        f"the original {'failed' if raw_failed else 'validated'} "
+        f"but the rewritten module {'failed' if failed else 'validated'}",
+        original=raw,
+        rewritten=rewritten,
+    )
 
 
 def _guard_directly(report: Report, data: bytes) -> None:
     """The rewriter on raw bytes (the binding only gives it bytes the loader accepted): it may
     refuse with UnsupportedModule, nothing else."""
     try:
-        from wasmedge_py.stack_guard import UnsupportedModule, guard_stack
+        from wasmedge_py.sandbox import UnsupportedModule, guard_stack
     except ImportError:
         return
     try:
@@ -656,11 +713,19 @@ def _guard_directly(report: Report, data: bytes) -> None:
     except UnsupportedModule:
         report.count("guard_stack:UnsupportedModule")
     except Exception as exc:  # noqa: BLE001
-        report.violation("guard_stack", f"stack_guard.guard_stack raised {type(exc).__name__}", exc)
+        report.violation("guard_stack", f"sandbox.guard_stack raised {type(exc).__name__}", exc)
 
 
-def _instances(report: Report, rng: random.Random, plain, guarded, timeout: float, wrong_args: bool, opened: list,
-               features: dict[str, bool]) -> None:
+def _instances(
+    report: Report,
+    rng: random.Random,
+    plain,
+    guarded,
+    timeout: float,
+    wrong_args: bool,
+    opened: list,
+    features: dict[str, bool],
+) -> None:
     import wasmedge_py as w
 
     extra = {"init_timeout": timeout} if features["init_timeout"] else {}
@@ -679,8 +744,9 @@ def _instances(report: Report, rng: random.Random, plain, guarded, timeout: floa
         return
     if isinstance(second, _Failed):
         if not isinstance(second.exc, (w.StackExhausted, w.Interrupted)):
-            report.violation("instantiate_guarded", "the original instantiates but the stack-guarded module does not",
-                             guarded=second)
+            report.violation(
+                "instantiate_guarded", "the original instantiates but the stack-guarded module does not", guarded=second
+            )
         second = None
     compare = second is not None
     functions = [e for e in plain.exports if e.kind == "function"][:MAX_FUNCTIONS]
@@ -691,10 +757,22 @@ def _instances(report: Report, rng: random.Random, plain, guarded, timeout: floa
             if k == 2 and not wrong:
                 break
             args = generate_args(rng, params, wrong=wrong)
-            a = attempt(report, "call", lambda: first.function(export.name)(*args, timeout=timeout), function=export.name, args=args)
+            a = attempt(
+                report,
+                "call",
+                lambda: first.function(export.name)(*args, timeout=timeout),
+                function=export.name,
+                args=args,
+            )
             if second is None:
                 continue
-            b = attempt(report, "call_guarded", lambda: second.function(export.name)(*args, timeout=timeout), function=export.name, args=args)
+            b = attempt(
+                report,
+                "call_guarded",
+                lambda: second.function(export.name)(*args, timeout=timeout),
+                function=export.name,
+                args=args,
+            )
             if compare:
                 compare = _compare(report, export.name, args, a, b)
     # Cancellation at an arbitrary point (a 1 ms deadline), then the same call again, which must
@@ -702,16 +780,28 @@ def _instances(report: Report, rng: random.Random, plain, guarded, timeout: floa
     for export in functions:
         args = generate_args(rng, export.type.params)
         for step, deadline in (("call_cancelled", 0.001), ("call_after_cancel", timeout)):
-            attempt(report, step, lambda: first.function(export.name)(*args, timeout=deadline), function=export.name, args=args)
+            attempt(
+                report,
+                step,
+                lambda: first.function(export.name)(*args, timeout=deadline),
+                function=export.name,
+                args=args,
+            )
     _close_race(report, rng, plain, functions, timeout, extra)
-    memory = attempt(report, "memory", lambda: first.memory()) if any(e.kind == "memory" and e.name == "memory" for e in plain.exports) else None
+    memory = (
+        attempt(report, "memory", lambda: first.memory())
+        if any(e.kind == "memory" and e.name == "memory" for e in plain.exports)
+        else None
+    )
     if memory is not None and not isinstance(memory, _Failed):
         attempt(report, "memory_read", lambda: memory.read(0, 16))
         # Within the C API's uint32 range the engine's bounds check must answer; beyond it (and for
         # negative numbers) the binding must still raise a WasmEdgeError.
-        for offset, length in [(memory.size - 1, 2), (rng.getrandbits(32), 4), (rng.getrandbits(16), rng.getrandbits(20))] + (
-            [(-1, 4), (0, -1), (2**32 + rng.getrandbits(8), 4), (0, 2**40)] if wrong_args else []
-        ):
+        for offset, length in [
+            (memory.size - 1, 2),
+            (rng.getrandbits(32), 4),
+            (rng.getrandbits(16), rng.getrandbits(20)),
+        ] + ([(-1, 4), (0, -1), (2**32 + rng.getrandbits(8), 4), (0, 2**40)] if wrong_args else []):
             attempt(report, "memory_read_bounds", lambda: memory.read(offset, length), offset=offset, length=length)
 
 
@@ -725,7 +815,9 @@ def _close_race(report: Report, rng: random.Random, module, functions: list, tim
     if not functions:
         return
     export = functions[rng.randrange(len(functions))]
-    instance = attempt(report, "close_race_instance", lambda: w.Instance(module, host_modules=_host_modules(module), **extra))
+    instance = attempt(
+        report, "close_race_instance", lambda: w.Instance(module, host_modules=_host_modules(module), **extra)
+    )
     if isinstance(instance, _Failed):
         return
     args = generate_args(rng, export.type.params)
@@ -733,7 +825,9 @@ def _close_race(report: Report, rng: random.Random, module, functions: list, tim
     if isinstance(function, _Failed):
         instance.close()
         return
-    caller = threading.Thread(target=lambda: attempt(report, "close_race_call", lambda: function(*args, timeout=timeout)))
+    caller = threading.Thread(
+        target=lambda: attempt(report, "close_race_call", lambda: function(*args, timeout=timeout))
+    )
     caller.start()
     time.sleep(rng.choice([0, 0.0005, 0.002]))
     attempt(report, "close_race_close", instance.close)
@@ -741,18 +835,27 @@ def _close_race(report: Report, rng: random.Random, module, functions: list, tim
     attempt(report, "close_race_after", lambda: function(*args, timeout=timeout))  # must be ClosedError
 
 
-def _unsandboxed(report: Report, rng: random.Random, module, timeout: float, opened: list, features: dict[str, bool]) -> None:
+def _unsandboxed(
+    report: Report, rng: random.Random, module, timeout: float, opened: list, features: dict[str, bool]
+) -> None:
     import wasmedge_py as w
 
     extra = {"init_timeout": timeout} if features["init_timeout"] else {}
-    instance = attempt(report, "instantiate_unsandboxed", lambda: w.Instance(module, host_modules=_host_modules(module), **extra))
+    instance = attempt(
+        report, "instantiate_unsandboxed", lambda: w.Instance(module, host_modules=_host_modules(module), **extra)
+    )
     if isinstance(instance, _Failed):
         return
     opened.insert(0, instance)
     for export in [e for e in module.exports if e.kind == "function"][:MAX_FUNCTIONS]:
         args = generate_args(rng, export.type.params)
-        attempt(report, "call_unsandboxed", lambda: instance.function(export.name)(*args, timeout=timeout),
-                function=export.name, args=args)
+        attempt(
+            report,
+            "call_unsandboxed",
+            lambda: instance.function(export.name)(*args, timeout=timeout),
+            function=export.name,
+            args=args,
+        )
 
 
 def _compare(report: Report, name: str, args: list, a: Any, b: Any) -> bool:
@@ -767,17 +870,32 @@ def _compare(report: Report, name: str, args: list, a: Any, b: Any) -> bool:
     if failed_b and isinstance(b.exc, w.StackExhausted):
         return False
     if failed_a or failed_b:
-        same = failed_a and failed_b and type(a.exc) is type(b.exc) and getattr(a.exc, "engine_message", None) == getattr(
-            b.exc, "engine_message", None
+        same = (
+            failed_a
+            and failed_b
+            and type(a.exc) is type(b.exc)
+            and getattr(a.exc, "engine_message", None) == getattr(b.exc, "engine_message", None)
         )
         if not same:
-            report.violation("compare", f"{name}: original and stack-guarded module differ", function=name, args=args,
-                             original=a, guarded=b)
+            report.violation(
+                "compare",
+                f"{name}: original and stack-guarded module differ",
+                function=name,
+                args=args,
+                original=a,
+                guarded=b,
+            )
             return False
         return True
     if not _same(a, b):
-        report.violation("compare", f"{name}: original and stack-guarded module return different results",
-                         function=name, args=args, original=a, guarded=b)
+        report.violation(
+            "compare",
+            f"{name}: original and stack-guarded module return different results",
+            function=name,
+            args=args,
+            original=a,
+            guarded=b,
+        )
         return False
     return True
 
@@ -837,8 +955,13 @@ def child_main(files: list[str], timeout: float, data_limit_mb: int, unsandboxed
     for name in files:
         out.write(f"START {name}\n")
         out.flush()
-        report = exercise(Path(name).read_bytes(), path=name, timeout=timeout, report=Report(progress=progress),
-                          unsandboxed=unsandboxed)
+        report = exercise(
+            Path(name).read_bytes(),
+            path=name,
+            timeout=timeout,
+            report=Report(progress=progress),
+            unsandboxed=unsandboxed,
+        )
         out.write("DONE " + json.dumps({"counts": report.counts, "violations": report.violations}) + "\n")
         out.flush()
     return 0
@@ -869,9 +992,17 @@ class BatchResult:
 def _run_child(files: list[Path], args: argparse.Namespace, result: BatchResult) -> list[Path]:
     """Run files in one child until it finishes or fails; returns the files it did not reach.
     On a crash or hang the culprit is recorded (and not returned)."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--call-timeout-ms", str(args.call_timeout_ms),
-               "--memory-limit-mb", str(args.memory_limit_mb), *(["--unsandboxed"] if args.unsandboxed else []),
-               *map(str, files)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        "--call-timeout-ms",
+        str(args.call_timeout_ms),
+        "--memory-limit-mb",
+        str(args.memory_limit_mb),
+        *(["--unsandboxed"] if args.unsandboxed else []),
+        *map(str, files),
+    ]
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=REPO)
         assert proc.stdout is not None
@@ -930,8 +1061,13 @@ def _run_child(files: list[Path], args: argparse.Namespace, result: BatchResult)
         current, step = last_done, "after DONE"
         result.modules -= 1
     kind = "hang" if hung else "crash"
-    detail = (f"no progress for {args.step_timeout:g} s in step {step}" if hung
-              else f"killed by {signal.Signals(-code).name} in step {step}" if code < 0 else f"exit status {code} in step {step}")
+    detail = (
+        f"no progress for {args.step_timeout:g} s in step {step}"
+        if hung
+        else f"killed by {signal.Signals(-code).name} in step {step}"
+        if code < 0
+        else f"exit status {code} in step {step}"
+    )
     result.incidents.append(Incident(kind, current, detail, err[-4000:]))
     result.modules += 1
     return [f for f in remaining if str(f) != current]
@@ -963,8 +1099,11 @@ def parent_main(args: argparse.Namespace) -> int:
     crash_dir = Path(args.crash_dir)
     if not crash_dir.is_absolute():
         crash_dir = REPO / crash_dir
-    print(f"fuzz: {args.modules} modules from {len(seeds)} seeds, seed {args.seed}, batches of {args.batch}, "
-          f"{args.jobs} jobs, call timeout {args.call_timeout_ms} ms", flush=True)
+    print(
+        f"fuzz: {args.modules} modules from {len(seeds)} seeds, seed {args.seed}, batches of {args.batch}, "
+        f"{args.jobs} jobs, call timeout {args.call_timeout_ms} ms",
+        flush=True,
+    )
     totals = BatchResult()
     provenance: dict[str, tuple[int, str, list]] = {}
     with tempfile.TemporaryDirectory(prefix="wasmedge-py-fuzz-") as tmp:
@@ -989,8 +1128,11 @@ def parent_main(args: argparse.Namespace) -> int:
                 totals.violations += result.violations
                 done_modules += result.modules
                 if not args.quiet:
-                    print(f"fuzz: {done_modules}/{args.modules} modules, {time.monotonic() - started:.0f} s, "
-                          f"{len(totals.incidents)} crashes/hangs, {len(totals.violations)} violations", flush=True)
+                    print(
+                        f"fuzz: {done_modules}/{args.modules} modules, {time.monotonic() - started:.0f} s, "
+                        f"{len(totals.incidents)} crashes/hangs, {len(totals.violations)} violations",
+                        flush=True,
+                    )
         saved = _save(totals, provenance, crash_dir, args)
     elapsed = time.monotonic() - started
     _summary(totals, elapsed, args, saved, crash_dir)
@@ -1006,23 +1148,35 @@ def _as_json(totals: BatchResult, elapsed: float, saved: dict) -> dict[str, Any]
         "seconds": round(elapsed, 1),
         "counts": dict(totals.counts),
         "incidents": [
-            {"kind": i.kind, "detail": i.detail, "stderr": _last_line(i.stderr), "reproducible": i.reproducible,
-             "hazards": i.hazards}
+            {
+                "kind": i.kind,
+                "detail": i.detail,
+                "stderr": _last_line(i.stderr),
+                "reproducible": i.reproducible,
+                "hazards": i.hazards,
+            }
             for i in totals.incidents
         ],
-        "violations": [{"signature": sig, "count": count, "example": file} for sig, (count, file) in saved.items()
-                       if not sig.startswith(("crash", "hang"))],
+        "violations": [
+            {"signature": sig, "count": count, "example": file}
+            for sig, (count, file) in saved.items()
+            if not sig.startswith(("crash", "hang"))
+        ],
     }
 
 
-def _save(totals: BatchResult, provenance: dict, crash_dir: Path, args: argparse.Namespace) -> dict[str, tuple[int, str]]:
+def _save(
+    totals: BatchResult, provenance: dict, crash_dir: Path, args: argparse.Namespace
+) -> dict[str, tuple[int, str]]:
     """Copy each crasher, and the first module of each kind of violation, to crash_dir with a note."""
     saved: dict[str, tuple[int, str]] = {}  # signature -> (count, file)
     entries: list[tuple[str, str, str]] = []  # (signature, module, note)
     for incident in totals.incidents:
         signature = f"{incident.kind}: {incident.detail}: {_last_line(incident.stderr)}"
-        note = (f"{incident.kind} ({incident.detail}); reproducible alone: {incident.reproducible}\n\n"
-                f"stderr (tail):\n{incident.stderr}\n")
+        note = (
+            f"{incident.kind} ({incident.detail}); reproducible alone: {incident.reproducible}\n\n"
+            f"stderr (tail):\n{incident.stderr}\n"
+        )
         entries.append((signature, incident.module, note))
     for module, violation in totals.violations:
         note = "violation\n\n" + "\n".join(f"{k}: {v}" for k, v in violation.items()) + "\n"
@@ -1038,9 +1192,9 @@ def _save(totals: BatchResult, provenance: dict, crash_dir: Path, args: argparse
             index, seed_name, ops = provenance[module]
             (crash_dir / f"{stem}.wasm").write_bytes(data)
             (crash_dir / f"{stem}.txt").write_text(
-                f"{signature}\n\nmodule {index} of `bench/fuzz.py --seed {args.seed}`: seed {seed_name}, mutations {ops!r}\n"
+                f"{signature}\n\nmodule {index} of `tests/fuzz/fuzz.py --seed {args.seed}`: seed {seed_name}, mutations {ops!r}\n"
                 f"bytes: {data.hex()}\nknown hazards: {'; '.join(in_process_hazards(data)) or 'none'}\n"
-                f"replay: .venv/bin/python bench/fuzz.py --replay {Path(args.crash_dir) / (stem + '.wasm')}\n\n{note}"
+                f"replay: .venv/bin/python tests/fuzz/fuzz.py --replay {Path(args.crash_dir) / (stem + '.wasm')}\n\n{note}"
             )
             file = file or f"{stem}.wasm"
         saved[signature] = (count + 1, file)
@@ -1061,7 +1215,9 @@ def _summary(totals: BatchResult, elapsed: float, args: argparse.Namespace, save
     c = totals.counts
 
     def row(title: str, prefix: str) -> str:
-        items = sorted(((k.split(":", 1)[1], v) for k, v in c.items() if k.split(":", 1)[0] == prefix), key=lambda kv: -kv[1])
+        items = sorted(
+            ((k.split(":", 1)[1], v) for k, v in c.items() if k.split(":", 1)[0] == prefix), key=lambda kv: -kv[1]
+        )
         return f"  {title:<22}" + (", ".join(f"{k} {v}" for k, v in items) or "-")
 
     crashes = sum(1 for i in totals.incidents if i.kind == "crash")
@@ -1069,15 +1225,27 @@ def _summary(totals: BatchResult, elapsed: float, args: argparse.Namespace, save
     rate = totals.modules / elapsed if elapsed else 0.0
     print(f"\nfuzz summary: {totals.modules} modules in {elapsed:.1f} s ({rate:.1f} modules/s), seed {args.seed}")
     for title, prefix in [
-        ("instantiate (unsandb.)", "instantiate_unsandboxed"), ("calls (unsandboxed)", "call_unsandboxed"),
-        ("load", "load"), ("load (sandboxed)", "load_sandboxed"), ("load (stack-guarded)", "load_guarded"),
+        ("instantiate (unsandb.)", "instantiate_unsandboxed"),
+        ("calls (unsandboxed)", "call_unsandboxed"),
+        ("load", "load"),
+        ("load (sandboxed)", "load_sandboxed"),
+        ("load (stack-guarded)", "load_guarded"),
         ("load (from file)", "load_file"),
-        ("guard_stack (raw)", "guard_stack"), ("instantiate", "instantiate"),
-        ("instantiate (guarded)", "instantiate_guarded"), ("skipped", "skipped"), ("calls", "call"), ("calls (guarded)", "call_guarded"),
-        ("calls (1 ms deadline)", "call_cancelled"), ("calls after those", "call_after_cancel"),
-        ("close during a call", "close_race_call"), ("call after close", "close_race_after"),
-        ("memory reads", "memory_read_bounds"), ("plugin load", "plugin_load"), ("plugin init", "plugin_init"),
-        ("plugin execute", "plugin_execute"), ("plugin call_bytes", "plugin_call_bytes"),
+        ("guard_stack (raw)", "guard_stack"),
+        ("instantiate", "instantiate"),
+        ("instantiate (guarded)", "instantiate_guarded"),
+        ("skipped", "skipped"),
+        ("calls", "call"),
+        ("calls (guarded)", "call_guarded"),
+        ("calls (1 ms deadline)", "call_cancelled"),
+        ("calls after those", "call_after_cancel"),
+        ("close during a call", "close_race_call"),
+        ("call after close", "close_race_after"),
+        ("memory reads", "memory_read_bounds"),
+        ("plugin load", "plugin_load"),
+        ("plugin init", "plugin_init"),
+        ("plugin execute", "plugin_execute"),
+        ("plugin call_bytes", "plugin_call_bytes"),
         ("plugin cleanup", "plugin_cleanup"),
     ]:
         if any(k.split(":", 1)[0] == prefix for k in c):
@@ -1103,17 +1271,29 @@ def replay_main(files: list[str], timeout: float, unsandboxed: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--modules", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--crash-dir", default="build/fuzz-crashes")
     parser.add_argument("--call-timeout-ms", type=int, default=50, help="timeout of each call to the module")
-    parser.add_argument("--step-timeout", type=float, default=5.0, help="seconds one step (a load, a call, ...) may take before it is a hang")
-    parser.add_argument("--memory-limit-mb", type=int, default=CHILD_DATA_LIMIT_MB, help="RLIMIT_DATA of each child (0: none)")
-    parser.add_argument("--unsandboxed", action="store_true",
-                        help="also instantiate and call each module without the sandbox (trusted-code mode)")
+    parser.add_argument(
+        "--step-timeout",
+        type=float,
+        default=5.0,
+        help="seconds one step (a load, a call, ...) may take before it is a hang",
+    )
+    parser.add_argument(
+        "--memory-limit-mb", type=int, default=CHILD_DATA_LIMIT_MB, help="RLIMIT_DATA of each child (0: none)"
+    )
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="also instantiate and call each module without the sandbox (trusted-code mode)",
+    )
     parser.add_argument("--quick", action="store_true", help="300 modules in batches of 50 (for the test suite)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", help="also write the results to this file as JSON")

@@ -1,4 +1,4 @@
-"""The hostile plugins in tests/hostile and what must happen to each (shared by the binding and
+"""The hostile plugins in tests/wat/hostile and what must happen to each (shared by the binding and
 service tests). Garbage bytes are written by the fixture, not kept as a file."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-HOSTILE_DIR = Path(__file__).resolve().parent / "hostile"
+from support import WAT_DIR
+
+HOSTILE_DIR = WAT_DIR / "hostile"
 GARBAGE = b"\x00asm\x01\x00\x00\x00\x01\xff\xff\xff\xff\x0fgarbage"
 
 
