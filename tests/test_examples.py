@@ -16,6 +16,13 @@ EXPECTED = {
         "Total process() calls: 1",
         "Plugin cleaned up successfully",
     ],
+    "request.py": [
+        "hello(21) = 43",
+        "hello(1099511627776): refused before instantiating: input out of range: "
+        "must be a 32-bit signed integer (-2147483648..2147483647)",
+        "hello(-5): execute failed: process() returned error code -9: ABI_ERROR_UNKNOWN",
+        "upper('wasm') = WASM",
+    ],
     "runtime.py": [
         "Loaded plugin: plugin_abi.wasm",
         "Plugin initialized successfully",

@@ -232,7 +232,7 @@ class Instance(Handle):
         if function is None:
             _checks.text(name, "name")
             module = self.module
-            native_name = module._native_names.get(name)
+            native_name = module.native_function_names.get(name)
             if native_name is None:  # not an exported function of the module: let the engine say
                 encoded = name.encode()
                 native_name = lib.WasmEdge_StringWrap(encoded, len(encoded))

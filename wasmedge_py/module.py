@@ -219,7 +219,7 @@ class Module(Handle):
         return names
 
     @cached_property
-    def _native_names(self) -> dict[str, Any]:
+    def native_function_names(self) -> dict[str, Any]:
         """A ``WasmEdge_String`` for the name of every exported function, built once, so a lookup
         in an instance converts nothing. Their buffers live as long as the module."""
         keep: list[Any] = []
