@@ -10,6 +10,7 @@ spell ``None``, maps its ``0`` to ``None`` before it gets here).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import ArgumentError, ValueRangeError
@@ -117,6 +118,22 @@ def byte_string(value: object, name: str) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     raise ArgumentError(f"{name} must be bytes, bytearray or memoryview, not {_type_name(value)}")
+
+
+def sequence(value: object, name: str, of: str, *, any_iterable: bool = False) -> tuple[Any, ...]:
+    """A list or tuple (any iterable with ``any_iterable``; never a str or bytes, whose items
+    would be characters) as a tuple; ``of`` names what it must hold."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable if any_iterable else (list, tuple)):
+        raise ArgumentError(f"{name} must be a list of {of}, not {_type_name(value)}")
+    return tuple(value)
+
+
+def sequence_of(value: object, cls: type, name: str, *, any_iterable: bool = False) -> tuple[Any, ...]:
+    """``sequence`` whose every item is a ``cls``."""
+    items = sequence(value, name, cls.__name__, any_iterable=any_iterable)
+    for item in items:
+        instance_of(item, cls, f"{name} item")
+    return items
 
 
 def instance_of(value: object, cls: type, name: str, *, optional: bool = False) -> Any:

@@ -41,8 +41,7 @@ class HostFunction:
 
 
 def _value_types(types: object, name: str) -> tuple[ValType, ...]:
-    if isinstance(types, (str, bytes)) or not isinstance(types, (list, tuple)):
-        raise ArgumentError(f"{name} must be a list of value types, not {type(types).__name__}")
+    types = _checks.sequence(types, name, "value types")
     try:
         valtypes = tuple(ValType(t) for t in types)
     except ValueError:
@@ -81,11 +80,7 @@ class HostModule:
 
     def __init__(self, name: str, functions: Iterable[HostFunction]) -> None:
         _checks.text(name, "name")
-        if isinstance(functions, (str, bytes)) or not isinstance(functions, Iterable):
-            raise ArgumentError(f"functions must be a list of HostFunction, not {type(functions).__name__}")
-        functions = tuple(functions)
-        for function in functions:
-            _checks.instance_of(function, HostFunction, "functions item")
+        functions = _checks.sequence_of(functions, HostFunction, "functions", any_iterable=True)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "functions", functions)
 

@@ -12,7 +12,6 @@ from ._ffi import ffi, lib
 from ._handle import Handle
 from .config import Config
 from .errors import (
-    ArgumentError,
     ExportNotFoundError,
     InstantiationError,
     ValueRangeError,
@@ -44,14 +43,6 @@ def _check_imports_resolve(module: Module, wasi: bool, host_modules: Sequence[Ho
             raise InstantiationError(f"cannot instantiate {module.source}: {detail}", engine_message=detail)
 
 
-def _host_module_list(host_modules: object) -> tuple[HostModule, ...]:
-    if isinstance(host_modules, (str, bytes)) or not isinstance(host_modules, (list, tuple)):
-        raise ArgumentError(f"host_modules must be a list or tuple of HostModule, not {type(host_modules).__name__}")
-    for host in host_modules:
-        _checks.instance_of(host, HostModule, "host_modules item")
-    return tuple(host_modules)
-
-
 def _checked_arguments(
     module: object,
     config: object,
@@ -69,7 +60,7 @@ def _checked_arguments(
     config = _checks.instance_of(config, Config, "config", optional=True) or module.config
     fuel = _checks.fuel(fuel)
     _checks.instance_of(wasi, Wasi, "wasi", optional=True)
-    host_modules = _host_module_list(host_modules)
+    host_modules = _checks.sequence_of(host_modules, HostModule, "host_modules")
     _checks.boolean(run_initializer, "run_initializer")
     init_timeout = _checks.timeout_seconds(init_timeout, "init_timeout")
     if fuel is not None and not config.cost_measuring:

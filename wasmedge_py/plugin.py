@@ -110,10 +110,7 @@ def load_plugin(
     path = _checks.path(path)
     limits = _checks.instance_of(limits, PluginLimits, "limits", optional=True) or PluginLimits()
     _checks.instance_of(module, Module, "module", optional=True)
-    if isinstance(host_functions, (str, bytes)) or not isinstance(host_functions, (list, tuple)):
-        raise ArgumentError(f"host_functions must be a list of HostFunction, not {type(host_functions).__name__}")
-    for function in host_functions:
-        _checks.instance_of(function, HostFunction, "host_functions item")
+    _checks.sequence_of(host_functions, HostFunction, "host_functions")
     owns_module = module is None
     if module is None:
         module = load_module(path, limits)

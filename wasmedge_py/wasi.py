@@ -22,12 +22,10 @@ class Wasi:
     preopens: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.args, str) or not isinstance(self.args, (list, tuple)):
-            raise ArgumentError(f"args must be a list of str, not {type(self.args).__name__}")
+        _checks.sequence(self.args, "args", "str")
         if not isinstance(self.env, dict):
             raise ArgumentError(f"env must be a dict of str to str, not {type(self.env).__name__}")
-        if isinstance(self.preopens, str) or not isinstance(self.preopens, (list, tuple)):
-            raise ArgumentError(f"preopens must be a list of 'guest:host' str, not {type(self.preopens).__name__}")
+        _checks.sequence(self.preopens, "preopens", "'guest:host' str")
         for arg in self.args:
             _checks.text(arg, "args item")
         for key, value in self.env.items():
