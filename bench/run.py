@@ -425,11 +425,11 @@ def _post_json(url: str, payload: dict) -> dict:
         return json.loads(response.read())
 
 
-def _python_m_server(port: int, plugins: Path, *flags: str) -> list[str]:
+def _python_m_server(port: int, plugins: Path, *flags: str, entry: tuple[str, ...] = ("-m", "server")) -> list[str]:
+    """The service's command line; ``entry`` replaces ``-m server`` (e.g. with a variant's script)."""
     return [
         sys.executable,
-        "-m",
-        "server",
+        *entry,
         "--port",
         str(port),
         "--plugins",
@@ -513,16 +513,7 @@ def http_rows(scale: float = 1.0) -> list[Row]:
     rows.append(Row("http", "python -m server: /run hello", one, rate(one)))
 
     port = _free_port()
-    no_plugin = [
-        sys.executable,
-        str(BENCH / "http_no_plugin.py"),
-        "--port",
-        str(port),
-        "--plugins",
-        str(plugins),
-        "--log-level",
-        "WARNING",
-    ]
+    no_plugin = _python_m_server(port, plugins, entry=(str(BENCH / "http_no_plugin.py"),))
     with _server(no_plugin, port) as base:
         around = _throughput(base, count, repeats)
     rows.append(Row("http", "python -m server, the plugin's run taken out", around, rate(around)))

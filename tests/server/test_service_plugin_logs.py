@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 from support import REPO
-from support.server import NO_CONTROL_SOCKET, Lines, clean_env, free_port, get, post
+from support.server import Lines, clean_env, free_port, get, gunicorn_command, post
 
 from wasmedge_py.plugin import LOG_MAX_BYTES_PER_CALL, LOG_MAX_MESSAGE_BYTES, LOG_MAX_MESSAGES_PER_CALL
 
@@ -85,19 +85,7 @@ def test_wasi_output_is_routed_escaped_and_stdin_is_empty(store, entry_point):
     store.add("wasi_stdio", "wasi_stdio", manifest="wasi = true\n")
     port = free_port()
     if entry_point == "gunicorn":
-        args = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "server.app:make_app()",
-            "-k",
-            "aiohttp.GunicornWebWorker",
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            *NO_CONTROL_SOCKET,
-        ]
+        args = gunicorn_command(port, 1)
     else:
         args = [sys.executable, "-m", "server", "--port", str(port)]
     process = subprocess.Popen(

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from support.server import NO_CONTROL_SOCKET, clean_env, free_port, get, post
+from support.server import clean_env, free_port, get, gunicorn_command, post
 
 pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
@@ -83,21 +83,7 @@ def test_sigterm_lets_the_in_flight_request_finish(spawn, store, busy):
 def test_gunicorn_with_aiohttp_worker(spawn, store):
     port = free_port()
     process, lines = spawn(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "server.app:make_app()",
-            "-k",
-            "aiohttp.GunicornWebWorker",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "5",
-            *NO_CONTROL_SOCKET,
-        ],
+        gunicorn_command(port, 2, "--graceful-timeout", "5"),
         clean_env(WASMEDGE_PY_PLUGINS=str(store.root), WASMEDGE_PY_WORKERS="2"),
     )
     lines.wait_for(r"serving plugins from local plugin store")  # configured from the environment

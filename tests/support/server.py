@@ -10,6 +10,7 @@ import queue
 import re
 import shutil
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -123,6 +124,24 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, dict]:
 
 # gunicorn 27 opens a control socket in $HOME by default; two test runs at once would share it.
 NO_CONTROL_SOCKET = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
+
+
+def gunicorn_command(port: int, workers: int, *flags: str) -> list[str]:
+    """The service under gunicorn with aiohttp workers, as the README runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "server.app:make_app()",
+        "-k",
+        "aiohttp.GunicornWebWorker",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        *flags,
+        *NO_CONTROL_SOCKET,
+    ]
 
 
 def free_port() -> int:
