@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 UNLIMITED_COST = 2**64 - 1  # what a new executor's statistics start with
 INTERRUPTED = 0x07  # WasmEdge_ErrCode_Interrupted
 IDLE_EXECUTORS = 64  # per pool; more are deleted when returned
-_REPEAT_STOP = 0.005  # seconds between repeated stops of a call past its deadline
+# Seconds between repeated stops of a call past its deadline: soon at first (a nested call took
+# the stop), then backing off, so a call stuck in a host function costs few wake-ups.
+_REPEAT_STOP, _REPEAT_STOP_MAX = 0.005, 0.1
 _LONGEST_WAIT = 3600.0  # the watchdog wakes at least hourly, whatever the deadlines (no OS clock overflow)
 
 
@@ -182,7 +184,7 @@ class Watchdog:
 
     def __init__(self) -> None:
         self._condition = threading.Condition(threading.Lock())
-        self._armed: dict[int, list] = {}  # token -> [deadline, stop handle, fired]
+        self._armed: dict[int, list] = {}  # token -> [deadline, stop handle, fired, repeat interval]
         self._tokens = 0
         self._wake_at = float("inf")
         self._thread: threading.Thread | None = None
@@ -195,7 +197,7 @@ class Watchdog:
         deadline = time.monotonic() + timeout
         with self._condition:
             self._tokens += 1
-            self._armed[self._tokens] = [deadline, stop_handle, False]
+            self._armed[self._tokens] = [deadline, stop_handle, False, _REPEAT_STOP]
             if deadline < self._wake_at:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._run, name="wasmedge-py-watchdog", daemon=True)
@@ -225,15 +227,15 @@ class Watchdog:
                 self._condition.wait(wait)
 
     def _fire_due(self) -> None:
-        """Cancel every call past its deadline, and again every ``_REPEAT_STOP`` seconds until it
-        is disarmed: a stop is consumed by whichever call on that executor checks first, which
+        """Cancel every call past its deadline, and again until it is disarmed (after
+        ``_REPEAT_STOP`` seconds, doubling up to ``_REPEAT_STOP_MAX``): a stop is consumed by whichever call on that executor checks first, which
         may be a nested call made by a host function (that may swallow the error); the expired
         outer call must still stop. Note when the next one is due."""
         now = time.monotonic()
         wake_at = float("inf")
         for entry in self._armed.values():
             if entry[0] <= now:
-                entry[0], entry[2] = now + _REPEAT_STOP, True
+                entry[0], entry[2], entry[3] = now + entry[3], True, min(entry[3] * 2, _REPEAT_STOP_MAX)
                 try:
                     lib.WasmEdge_AsyncCancel(entry[1])
                 except Exception:
