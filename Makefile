@@ -121,11 +121,16 @@ setup:
 	@scripts/setup.sh
 
 # Lint and type checks (ruff, mypy: settings in pyproject.toml); `make test` runs them first.
+# The Kubernetes manifests: yamllint (.yamllint), then Kubernetes' own schemas, offline (they ship
+# with kubernetes-validate), for the oldest Kubernetes we support and the newest it knows.
+K8S_VERSIONS ?= 1.29.0 1.37.0
 .PHONY: lint
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/yamllint --strict .
+	$(foreach v,$(K8S_VERSIONS),$(VENV)/bin/kubernetes-validate --strict --quiet -k $v deploy/kubernetes.yaml &&) true
 
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

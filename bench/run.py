@@ -50,7 +50,8 @@ FIB_RESULT = 832040
 sys.path.insert(0, str(REPO))
 
 import wasmedge_py as w  # noqa: E402
-from wasmedge_py.compiler import AotCache, CompileOptions  # noqa: E402
+from wasmedge_py.compiler import AotCache, CompileOptions, load_aot  # noqa: E402
+from wasmedge_py.limits import DEFAULT_MAX_STACK_BYTES  # noqa: E402
 
 try:
     import wasmtime
@@ -89,8 +90,22 @@ def build() -> dict[str, Path]:
         "fib_wasm": BUILD / "fib.wasm",
         "fib_native": BUILD / "fib_native",
     }
-    if _stale(out["c_floor"], BENCH / "c_floor.c", BENCH / "bench_util.h"):
-        _run(["gcc", "-O2", f"-I{WASMEDGE_INCLUDE}", "-o", str(out["c_floor"]), str(BENCH / "c_floor.c"), "-lwasmedge"])
+    native = REPO / "wasmedge_py" / "_native"  # c_floor.c compiles in the binding's watchdog
+    if _stale(
+        out["c_floor"], BENCH / "c_floor.c", BENCH / "bench_util.h", native / "watchdog.c", native / "wpy_call.h"
+    ):
+        _run(
+            [
+                "gcc",
+                "-O2",
+                f"-I{WASMEDGE_INCLUDE}",
+                "-o",
+                str(out["c_floor"]),
+                str(BENCH / "c_floor.c"),
+                "-lwasmedge",
+                "-lpthread",
+            ]
+        )
     if _stale(out["fib_wasm"], BENCH / "fib.c"):
         _run(
             [
@@ -123,12 +138,13 @@ def best_per_op(body: Callable[[int], None], count: int, repeats: int) -> float:
     return best
 
 
-def c_floor(binary: Path, module: Path, warm: int, cycles: int, repeats: int) -> tuple[float, float]:
+def c_floor(binary: Path, module: Path, warm: int, cycles: int, repeats: int) -> tuple[float, float, float]:
+    """(warm call, timed warm call, lifecycle) in seconds, from bench/c_floor.c."""
     output = subprocess.run(
         [str(binary), str(module), str(warm), str(cycles), str(repeats)], check=True, capture_output=True, text=True
     ).stdout
     values = dict(line.split() for line in output.splitlines())
-    return float(values["warm"]) * 1e-9, float(values["lifecycle"]) * 1e-9
+    return float(values["warm"]) * 1e-9, float(values["timed"]) * 1e-9, float(values["lifecycle"]) * 1e-9
 
 
 # -- the groups --------------------------------------------------------------------------------
@@ -139,8 +155,8 @@ def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: floa
     plugin_bytes = PLUGIN.read_bytes()
     plugin_so = cache.get_or_compile(plugin_bytes)
 
-    c_warm, c_cycle = c_floor(built["c_floor"], PLUGIN, warm_n, cycle_n, repeats)
-    c_warm_aot, c_cycle_aot = c_floor(built["c_floor"], plugin_so, warm_n, cycle_n, repeats)
+    c_warm, _, c_cycle = c_floor(built["c_floor"], PLUGIN, warm_n, cycle_n, repeats)
+    c_warm_aot, c_timed_aot, c_cycle_aot = c_floor(built["c_floor"], plugin_so, warm_n, cycle_n, repeats)
 
     def load(path: Path) -> w.Module:
         """A .wasm through the (sandboxing) loader, a compiled .so through from_compiled."""
@@ -222,6 +238,7 @@ def warm_and_lifecycle_rows(built: dict[str, Path], cache: AotCache, scale: floa
         Row("warm call", "wasmtime-py: Func.__call__", wt_warm, no_wt),
         Row("warm call", "C floor: WasmEdge C API, AOT .so", c_warm_aot),
         Row("warm call", "binding: Function.__call__, AOT .so", binding_warm(plugin_so)),
+        Row("warm call", "C floor: timed call (the binding's watchdog), AOT .so", c_timed_aot),
         Row("warm call", "Plugin.execute (default limits: timeout, guard)", plugin_warm),
         Row("lifecycle", "C floor: WasmEdge C API, interpreter", c_cycle),
         Row("lifecycle", "binding: Instance + 3 calls + close", binding_cycle(PLUGIN)),
@@ -242,20 +259,43 @@ def compute_rows(built: dict[str, Path], cache: AotCache, scale: float) -> list[
     assert int(native_output[0]) == FIB_RESULT
     native = float(native_output[1]) * 1e-9
 
-    def binding(module: w.Module, repeats: int, **instance_options) -> float:
+    def binding(module: w.Module, repeats: int, timeout: float | None = None, **instance_options) -> float:
         with module, w.Instance(module, **instance_options) as instance:
             fib = instance.function("fib")
-            assert fib(FIB_N) == FIB_RESULT
-            return best_per_op(lambda n: [fib(FIB_N) for _ in range(n)], 1, repeats)
+            assert fib(FIB_N, timeout=timeout) == FIB_RESULT
+            return best_per_op(lambda n: [fib(FIB_N, timeout=timeout) for _ in range(n)], 1, repeats)
 
     def aot(options: CompileOptions, config: w.Config) -> w.Module:
         return w.Module.from_compiled(cache.get_or_compile(fib_bytes, options), config, compiled_with=options)
+
+    def guarded_aot(options: CompileOptions) -> w.Module:
+        return load_aot(fib_bytes, options=options, cache=cache, max_stack_bytes=DEFAULT_MAX_STACK_BYTES)
+
+    timed = 60.0  # a timeout that never expires: what it costs to be stoppable
 
     fuel = 10**12
     rows = [
         Row("compute", f"native C: gcc -O2, fib({FIB_N})", native),
         Row(
-            "compute", "WasmEdge AOT (interruptible, the default)", binding(aot(CompileOptions(), w.Config()), repeats)
+            "compute",
+            "WasmEdge AOT + timeout: deadline checks (the default)",
+            binding(aot(CompileOptions(), w.Config()), repeats, timed),
+        ),
+        Row(
+            "compute",
+            "WasmEdge AOT + timeout: engine_interrupts=True (before)",
+            binding(aot(CompileOptions(engine_interrupts=True), w.Config()), repeats, timed),
+            "WasmEdge's interruptible code",
+        ),
+        Row(
+            "compute",
+            "WasmEdge AOT + timeout + stack guard (Plugin default)",
+            binding(guarded_aot(CompileOptions()), repeats, timed),
+        ),
+        Row(
+            "compute",
+            "same, engine_interrupts=True (before)",
+            binding(guarded_aot(CompileOptions(engine_interrupts=True)), repeats, timed),
         ),
         Row(
             "compute",
@@ -617,6 +657,24 @@ RATIOS = [
     ),
     (
         "warm call",
+        "wasmtime / Plugin.execute (target >= 10)",
+        "wasmtime-py: Func.__call__",
+        "Plugin.execute (default limits: timeout, guard)",
+    ),
+    (
+        "warm call",
+        "Plugin.execute / C timed call (target <= 2)",
+        "Plugin.execute (default limits: timeout, guard)",
+        "C floor: timed call (the binding's watchdog), AOT .so",
+    ),
+    (
+        "lifecycle",
+        "run_plugin / C floor AOT (target <= 1.5)",
+        "run_plugin(module=cached): init/process/cleanup",
+        "C floor: WasmEdge C API, AOT .so",
+    ),
+    (
+        "warm call",
         "Plugin.execute / binding",
         "Plugin.execute (default limits: timeout, guard)",
         "binding: Function.__call__, interpreter",
@@ -634,8 +692,31 @@ RATIOS = [
         "run_plugin(module=cached): init/process/cleanup",
         "binding: Instance + 3 calls + close",
     ),
-    ("compute", "interpreter / AOT", "WasmEdge interpreter", "WasmEdge AOT (interruptible, the default)"),
-    ("compute", "AOT / native C", "WasmEdge AOT (interruptible, the default)", f"native C: gcc -O2, fib({FIB_N})"),
+    ("compute", "interpreter / AOT", "WasmEdge interpreter", "WasmEdge AOT + timeout: deadline checks (the default)"),
+    (
+        "compute",
+        "AOT + timeout / native C (target <= 1.5)",
+        "WasmEdge AOT + timeout: deadline checks (the default)",
+        f"native C: gcc -O2, fib({FIB_N})",
+    ),
+    (
+        "compute",
+        "AOT + timeout, before / native C",
+        "WasmEdge AOT + timeout: engine_interrupts=True (before)",
+        f"native C: gcc -O2, fib({FIB_N})",
+    ),
+    (
+        "compute",
+        "AOT + timeout + guard / native C",
+        "WasmEdge AOT + timeout + stack guard (Plugin default)",
+        f"native C: gcc -O2, fib({FIB_N})",
+    ),
+    (
+        "compute",
+        "AOT + timeout + guard, before / native C",
+        "same, engine_interrupts=True (before)",
+        f"native C: gcc -O2, fib({FIB_N})",
+    ),
     (
         "compute",
         "AOT non-interruptible / native C",
@@ -645,16 +726,16 @@ RATIOS = [
     (
         "compute",
         "AOT interruptible / non-interruptible",
-        "WasmEdge AOT (interruptible, the default)",
+        "WasmEdge AOT + timeout: deadline checks (the default)",
         "WasmEdge AOT, interruptible=False",
     ),
     (
         "compute",
         "AOT + fuel / AOT",
         "WasmEdge AOT + cost measuring (fuel)",
-        "WasmEdge AOT (interruptible, the default)",
+        "WasmEdge AOT + timeout: deadline checks (the default)",
     ),
-    ("compute", "wasmtime / AOT", "wasmtime-py (Cranelift)", "WasmEdge AOT (interruptible, the default)"),
+    ("compute", "wasmtime / AOT", "wasmtime-py (Cranelift)", "WasmEdge AOT + timeout: deadline checks (the default)"),
     ("compute", "interpreter + fuel / interpreter", "WasmEdge interpreter + fuel", "WasmEdge interpreter"),
     (
         "load",

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 WASMEDGE_PKGS=(libwasmedge0 wasmedge libwasmedge-dev)
 TOOLCHAIN_PKGS=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libc++-16-dev-wasm32 libc++abi-16-dev-wasm32 wabt)
+# The console's browser test (tests/server/test_console.py); TEST_BROWSER=0 skips them (the service image).
+BROWSER_PKGS=(chromium chromium-driver)
+TEST_BROWSER=${TEST_BROWSER:-1}
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TRIXIE_SOURCES=/etc/apt/sources.list.d/wasmedge-py-trixie.sources
@@ -70,11 +73,62 @@ Pin-Priority: 100"
 }
 
 apt_updated=0
-apt_install() {  # apt_install [-t SUITE] PKG...
-    local target=()
-    if [ "$1" = "-t" ]; then target=(-t "$2"); shift 2; fi
+apt_update_once() {
     if [ $apt_updated -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${target[@]}" "$@"
+}
+apt_install() {  # apt_install PKG... (PKG/trixie takes that one package from trixie)
+    apt_update_once
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-remove "$@"
+}
+
+# WasmEdge is only in trixie, and `apt-get -t trixie install` would take from trixie every package
+# the install touches (on a Debian 12 machine: base-files, locales, libc6-dev, dpkg-dev, ...).
+# Instead name exactly what must come from trixie: the WasmEdge packages, then, round by round,
+# whatever a simulation (apt-get -s) says cannot stay as it is: a dependency that needs a newer
+# version, a package the new one Breaks, a package whose own dependency pins the old version of
+# one of them, a package apt would otherwise remove. Sets TRIXIE_SET and TRIXIE_PLAN (the simulation).
+unmet_from_trixie() {  # apt's "unmet dependencies" lines on stdin -> the packages to take from trixie
+    awk '
+        / : / { split($0, parts, " : "); left = parts[1]; gsub(/ /, "", left); rest = parts[2] }
+        !/ : / { rest = $0 }
+        { sub(/^ +/, "", rest) }
+        rest ~ /^(Pre-)?Depends: / || rest ~ /^Breaks: / {
+            split(rest, word, " ")
+            if (rest ~ /Depends: / && word[3] ~ /^\((<|<<|<=|=)$/) print left; else print word[2]
+        }'
+}
+plan_trixie_install() {  # plan_trixie_install PKG...
+    TRIXIE_SET=("$@")
+    local round more
+    for round in 1 2 3 4 5 6 7 8 9 10; do
+        if TRIXIE_PLAN=$(apt-get -s install --no-install-recommends "${TRIXIE_SET[@]/%//trixie}" 2>&1); then
+            more=$(printf '%s\n' "$TRIXIE_PLAN" | awk '$1 == "Remv" { sub(/:.*/, "", $2); print $2 }')
+            [ -n "$more" ] || return 0
+            # Only the roots of a removal have a trixie version to move to; their dependents stay.
+            # shellcheck disable=SC2086
+            more=$(apt-cache madison $more | awk '$5 ~ /^trixie\// { print $1 }')
+        else
+            more=$(printf '%s\n' "$TRIXIE_PLAN" | unmet_from_trixie)
+        fi
+        more=$(printf '%s\n' $more | sort -u | grep -vxF -f <(printf '%s\n' "${TRIXIE_SET[@]}") || true)
+        [ -n "$more" ] || break
+        # shellcheck disable=SC2206
+        TRIXIE_SET+=($more)
+    done
+    return 1
+}
+show_trixie_plan() {  # what the install will change, from the simulation's Inst lines
+    printf '%s\n' "$TRIXIE_PLAN" | awk '
+        $1 == "Inst" && $3 ~ /^\[/ { old = $3; gsub(/[][]/, "", old); new = $4; sub(/^\(/, "", new)
+                                     upgrades = upgrades "\n    " $2 " " old " -> " new }
+        $1 == "Inst" && $3 !~ /^\[/ { added = added " " $2 }
+        END {
+            print "setup: upgrades of installed packages:" (upgrades == "" ? " none" : upgrades)
+            print "setup: new packages:" (added == "" ? " none" : added)
+        }'
+    if printf '%s\n' "$TRIXIE_PLAN" | grep -q '^Inst base-files '; then
+        say "note: trixie's libc6 requires trixie's base-files, so /etc/debian_version will name Debian 13"
+    fi
 }
 
 need_wasmedge=$(missing_pkgs "${WASMEDGE_PKGS[@]}" | xargs)
@@ -82,11 +136,26 @@ need_toolchain=$(missing_pkgs "${TOOLCHAIN_PKGS[@]}" | xargs)
 
 if [ -n "$need_wasmedge" ]; then
     add_trixie_source || true
-    step="install WasmEdge from trixie ($need_wasmedge)"
-    HINT="WasmEdge comes from Debian trixie; check network access to the Debian mirror and run 'apt-get -t trixie install ${WASMEDGE_PKGS[*]}' by hand to see the error."
+    step="work out what WasmEdge needs from trixie ($need_wasmedge)"
+    HINT="apt-get could not find a set of trixie packages that installs WasmEdge (its simulation is above); check network access to the Debian mirror."
     say "$step"
+    apt_update_once
     # shellcheck disable=SC2086
-    apt_install -t trixie $need_wasmedge
+    if plan_trixie_install $need_wasmedge; then
+        install_args=("${TRIXIE_SET[@]/%//trixie}")
+        say "taking from Debian trixie only: ${TRIXIE_SET[*]}"
+    else
+        # Some installed package has no trixie version and would have to go (a gcc-12 -dev package
+        # pinned to bookworm's libstdc++6, say): let apt take what it likes from trixie instead.
+        # shellcheck disable=SC2086
+        install_args=(-t trixie $need_wasmedge)
+        TRIXIE_PLAN=$(apt-get -s install --no-install-recommends "${install_args[@]}" 2>&1) || true
+        say "WasmEdge cannot come from trixie alone without removing packages: falling back to -t trixie"
+    fi
+    show_trixie_plan
+    step="install WasmEdge from trixie (${install_args[*]})"
+    HINT="Run 'apt-get install ${install_args[*]}' by hand to see the error."
+    apt_install "${install_args[@]}"
 fi
 
 if [ -n "$need_toolchain" ]; then
@@ -95,6 +164,17 @@ if [ -n "$need_toolchain" ]; then
     say "$step"
     # shellcheck disable=SC2086
     apt_install $need_toolchain
+fi
+
+if [ "$TEST_BROWSER" != 0 ]; then
+    need_browser=$(missing_pkgs "${BROWSER_PKGS[@]}" | xargs)
+    if [ -n "$need_browser" ]; then
+        step="install Chromium for the console's browser test ($need_browser)"
+        HINT="These are bookworm packages; run 'apt-get install ${BROWSER_PKGS[*]}' by hand to see the error, or set TEST_BROWSER=0 to skip them."
+        say "$step"
+        # shellcheck disable=SC2086
+        apt_install $need_browser
+    fi
 fi
 
 [ $packages_only -eq 1 ] && { step=""; exit 0; }
@@ -107,9 +187,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 # Installing compiles the cffi extension wasmedge_py/_wasmedge_cffi*.so from the declarations in
-# _ffi.py (see _native_build.py), so any of these files being newer than the stamp, or the
+# _ffi.py and the C in wasmedge_py/_native/ (see _native_build.py), so any of these files being newer than the stamp, or the
 # extension missing, means install again.
-BUILD_INPUTS=(pyproject.toml setup.py wasmedge_py/_native_build.py wasmedge_py/_ffi.py)
+BUILD_INPUTS=(pyproject.toml setup.py wasmedge_py/_native_build.py wasmedge_py/_ffi.py wasmedge_py/_native/*)
 needs_install() {
     local f
     [ -f "$stamp" ] || return 0

@@ -3,9 +3,11 @@
 ``pool``); every error becomes its HTTP status in the ``metrics`` middleware (``errors``).
 
 ``make_app()`` with no argument is gunicorn's entry point: it reads its settings from the
-environment and prepares the worker process (``process``) before building the app::
+environment and prepares the worker process (``process``) when the app starts, in the worker (with
+``--preload`` the factory itself runs in the master); ``server/gunicorn_conf.py`` makes the metrics
+add up across the workers::
 
-    gunicorn 'server.app:make_app()' -k aiohttp.GunicornWebWorker -w 2
+    gunicorn -c python:server.gunicorn_conf 'server.app:make_app()' -w 2
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ import os
 from typing import Any
 
 from aiohttp import HttpVersion11, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from wasmedge_py import PluginLimits, strict_json
+from wasmedge_py import strict_json
 
+from .console import add_console
 from .errors import BodyTooLarge, RequestError
 from .metrics import METRICS, PLUGIN, Metrics, errors_and_metrics
 from .pool import Pool
 from .process import prepare_process
-from .registry import PluginNotFound, Registry, check_name
+from .publish import install as install_publishing
+from .registry import PluginNotFound, Registry, check_name, registry_for
 from .runner import PluginRunner
 from .settings import Settings
+from .warm import install_warmup, is_ready
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +102,17 @@ async def run(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: answered on the event loop, never queued behind plugin runs."""
+    """Liveness: answered on the event loop, never queued behind plugin runs. ``ready`` says
+    whether ``--warm`` is done; readiness probes use ``/readyz`` (server/warm.py), which is 503 until then."""
     pool = request.app[POOL]
     return web.json_response(
-        {"status": "ok", "in_flight": pool.running, "queued": pool.waiting, "abandoned": pool.abandoned}
+        {
+            "status": "ok",
+            "ready": is_ready(request.app),
+            "in_flight": pool.running,
+            "queued": pool.waiting,
+            "abandoned": pool.abandoned,
+        }
     )
 
 
@@ -123,7 +135,7 @@ async def plugins(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -141,31 +153,22 @@ def make_app(settings: Settings | None = None) -> web.Application:
     announce = settings is None
     if settings is None:
         settings = Settings.resolve()
-        # A gunicorn worker is a serving process of its own, and gunicorn configures only its own
-        # loggers: ours (and aiohttp's) need a handler too.
-        prepare_process(settings)
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=settings.max_body)
     pool = Pool(settings.workers, settings.queue, settings.plugin_concurrency, settings.plugin_queue)
     app_metrics = Metrics(pool)
-    registry = Registry(
-        settings.plugins,
-        PluginLimits(timeout_ms=settings.timeout_ms),
-        on_load=app_metrics.loaded,
-        max_timeout_ms=None if settings.allow_unlimited_timeout else settings.timeout_ms,
-        max_plugin_bytes=settings.max_plugin_bytes,
-        max_manifest_bytes=settings.max_manifest_bytes,
-        store_threads=settings.store_threads,
-        store_timeout_ms=settings.timeout_ms,
-    )
+    registry = registry_for(settings, on_load=app_metrics.loaded)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[METRICS] = app_metrics
     app[REGISTRY] = registry
-    app[RUNNER] = PluginRunner(registry, pool, settings.timeout_ms)
+    app[RUNNER] = PluginRunner(registry, pool, settings.timeout_ms, on_usage=app_metrics.used)
     app.router.add_post("/run", run, expect_handler=invite_body)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/plugins", plugins)
     app.router.add_get("/metrics", metrics)
+    install_publishing(app, settings, registry)
+    install_warmup(app, registry, settings)
+    add_console(app)
 
     async def announce_store(_app: web.Application) -> None:
         log.info(
@@ -179,7 +182,15 @@ def make_app(settings: Settings | None = None) -> web.Application:
         pool.shutdown()
         registry.close()
 
+    async def prepare_worker(_app: web.Application) -> None:
+        """A gunicorn worker is a serving process of its own, and gunicorn configures only its own
+        loggers: ours (and aiohttp's) need a handler too. At start-up, not in this factory: with
+        ``--preload`` the factory runs in gunicorn's master, before the fork, and threads (the
+        stdio router) do not survive a fork."""
+        prepare_process(settings)
+
     if announce:
-        app.on_startup.append(announce_store)
+        app.on_startup.extend([prepare_worker, announce_store])
     app.on_cleanup.append(close)
+    app.cleanup_ctx.append(app_metrics.keep_gauges_fresh)
     return app

@@ -8,6 +8,14 @@ an in-place write a new size or mtime, so either is picked up by the next reques
 restart. A broken version is cached as broken (its error answered at once, not re-parsed per
 request) until the file changes again.
 
+A plugin directory may be a symlink (the publish API swaps one to replace a plugin's files
+together, see ``server.publish``): it is resolved once per access, so the ``.wasm`` and the
+``plugin.toml`` of one version are never read one from each of two versions.
+
+With a lock file (``--lock``, ``wasmedge_py.lockfile``), a version is served only if its files
+hash to the digests pinned for it; the lock's pin is part of a version's identity, so a changed
+lock file re-checks the plugins on their next request, and a mismatch is logged once per version.
+
 Replaced modules are closed when the last request using them has finished (``lease``), so a reload
 never frees a module under a running request.
 
@@ -31,15 +39,20 @@ from typing import Any, Callable, Iterator
 from wasmedge_py import Module, PluginLimits, PluginLoadError, WasmEdgeError, load_module, load_plugin
 from wasmedge_py.files import FileRefused, read_regular_file
 from wasmedge_py.limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_NAME
+from wasmedge_py.lockfile import LockFile, LockFileError, Pin
 from wasmedge_py.runtime import is_plugin_name
 
 from .errors import ServiceError
+from .settings import Settings
 from .storeio import DEFAULT_STORE_THREADS, StoreIO, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 FileId = tuple[int, int, int, int]
-Identity = tuple[FileId, FileId | None]  # the .wasm's, and the plugin.toml's if there is one
+# What the lock file says of a plugin: its pin; why it cannot be served (not pinned, lock file
+# unusable); or None when no lock file is in use.
+Expected = Pin | str | None
+Identity = tuple[FileId, FileId | None, Expected]  # the .wasm's, the plugin.toml's if there is one
 
 
 class InvalidPluginName(ServiceError, ValueError):
@@ -56,6 +69,10 @@ class PluginNotFound(ServiceError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"plugin not found: {name}")
         self.name = name
+
+
+class PinMismatch(PluginLoadError):
+    """The plugin's files are not those its lock file entry pins (served as a failed load, 500)."""
 
 
 def check_name(name: str) -> str:
@@ -112,18 +129,20 @@ class Registry:
         max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
         store_threads: int = DEFAULT_STORE_THREADS,
         store_timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        lock: LockFile | None = None,
     ) -> None:
         """``base_limits`` apply to every plugin unless its ``plugin.toml`` overrides them;
         ``on_load(name, ok)`` is told of every (re)load, for metrics; ``max_timeout_ms`` caps the
         engine timeout a ``plugin.toml`` may set (its ``timeout_ms = 0``, no limit, included).
         Files over ``max_plugin_bytes`` / ``max_manifest_bytes`` are refused unread; store
         accesses run on ``store_threads`` threads and are waited for ``store_timeout_ms`` at
-        most (see ``StoreIO``)."""
+        most (see ``StoreIO``). With ``lock``, only plugins whose files match it are served."""
         self.root = os.path.abspath(os.fspath(root))
         self.base_limits = base_limits or PluginLimits()
         self.max_timeout_ms = max_timeout_ms
         self.max_plugin_bytes = max_plugin_bytes
         self.max_manifest_bytes = max_manifest_bytes
+        self.lock = lock
         self.io = StoreIO(store_threads, store_timeout_ms / 1000)
         self._describe_lock = threading.Lock()  # /plugins instantiates one plugin at a time
         self._on_load = on_load
@@ -139,7 +158,10 @@ class Registry:
         return os.path.join(self.root, name, MANIFEST_NAME)
 
     def redact(self, message: str) -> str:
-        """Messages go to clients: show paths relative to the store, not the server's layout."""
+        """Messages go to clients: show paths relative to the store (and the lock file by its
+        name), not the server's layout."""
+        if self.lock is not None:
+            message = message.replace(self.lock.path, os.path.basename(self.lock.path))
         return message.replace(self.root + os.sep, "")
 
     # -- lookup --------------------------------------------------------------------------------
@@ -194,7 +216,7 @@ class Registry:
             closable.close()
         return fresh
 
-    def _cached(self, name: str, identity: tuple[FileId, FileId | None]) -> Entry | None:
+    def _cached(self, name: str, identity: Identity) -> Entry | None:
         with self._lock:
             entry = self._entries.get(name)
             if entry is not None and entry.identity == identity:
@@ -229,29 +251,50 @@ class Registry:
     def _read(self, name: str, deadline: float) -> Files:
         return self.io.call(("read", name), f"plugin {name}'s files", lambda: self._read_files(name), deadline)
 
-    def _identity(self, name: str) -> Identity:
-        """What ``stat`` says of the plugin's files; whether they are regular files that may be
-        read is decided when they are read (a broken version is then cached by this identity)."""
+    def _directory(self, name: str) -> str:
+        """The plugin's directory, with its symlink (if it is one) resolved: reading both files
+        under the result reads one version, even while the link is swapped."""
+        link = os.path.join(self.root, check_name(name))
         try:
-            wasm = os.stat(self.path_for(name))
+            return os.path.join(self.root, os.readlink(link))  # relative to the store, or absolute
+        except OSError:  # not a symlink (or absent: the stat says so)
+            return link
+
+    def _identity(self, name: str, directory: str | None = None) -> Identity:
+        """What ``stat`` says of the plugin's files (in ``directory``, by default its directory
+        now) and what the lock file pins for it; whether they are regular files that may be read
+        is decided when they are read (a broken version is then cached by this identity)."""
+        directory = directory or self._directory(name)
+        try:
+            wasm = os.stat(os.path.join(directory, f"{name}.wasm"))
         except (FileNotFoundError, NotADirectoryError):
             self.check_store()
             raise PluginNotFound(name) from None
         except OSError as exc:
             raise self._unavailable(exc) from None
         try:
-            manifest: FileId | None = _file_id(os.stat(self._manifest_path(name)))
+            manifest: FileId | None = _file_id(os.stat(os.path.join(directory, MANIFEST_NAME)))
         except (FileNotFoundError, NotADirectoryError):
             manifest = None
         except OSError as exc:
             raise self._unavailable(exc) from None
-        return _file_id(wasm), manifest
+        return _file_id(wasm), manifest, self._expected(name)
+
+    def _expected(self, name: str) -> Expected:
+        if self.lock is None:
+            return None
+        try:
+            pin = self.lock.pin(name)
+        except LockFileError as exc:  # served as a failed load: logged once per version, by _load
+            return str(exc)
+        return pin if pin is not None else f"plugin {name} is not in the lock file"
 
     def _read_files(self, name: str) -> Files:
-        identity = self._identity(name)
+        directory = self._directory(name)
+        identity = self._identity(name, directory)
         try:
-            manifest = None if identity[1] is None else self._read_manifest(name)
-            wasm = read_regular_file(self.path_for(name), self.max_plugin_bytes)
+            manifest = None if identity[1] is None else self._read_manifest(directory)
+            wasm = read_regular_file(os.path.join(directory, f"{name}.wasm"), self.max_plugin_bytes)
         except FileRefused as exc:
             return Files(identity, refused=str(exc))
         except (FileNotFoundError, NotADirectoryError):
@@ -262,9 +305,9 @@ class Registry:
             raise self._unavailable(exc) from None
         return Files(identity, wasm, manifest)
 
-    def _read_manifest(self, name: str) -> bytes | None:
+    def _read_manifest(self, directory: str) -> bytes | None:
         try:
-            return read_regular_file(self._manifest_path(name), self.max_manifest_bytes)
+            return read_regular_file(os.path.join(directory, MANIFEST_NAME), self.max_manifest_bytes)
         except (FileNotFoundError, NotADirectoryError):  # removed since the stat, as the next stat will say
             return None
 
@@ -290,19 +333,34 @@ class Registry:
         try:
             if files.refused is not None:
                 raise FileRefused(files.refused)
-            limits = self.base_limits
-            if files.manifest is not None:
-                limits = limits.with_manifest(self._manifest_path(name), data=files.manifest)
-            entry.limits = self._capped(name, limits)
+            self._check_pin(name, files)
+            entry.limits = self.limits_for(name, files.manifest)
             entry.module = load_module(path, entry.limits, data=files.wasm)
         except PluginLoadError as exc:
             entry.error = self.redact(str(exc))
             log.warning("plugin %s does not load: %s", name, exc)
         else:
-            log.info("loaded plugin %s from %s (%s)", name, path, entry.module.engine)
+            log.info("loaded plugin %s from %s (%s)", name, path, entry.module.origin)
         if self._on_load is not None:
             self._on_load(name, entry.error is None)
         return entry
+
+    def _check_pin(self, name: str, files: Files) -> None:
+        expected = files.identity[2]
+        if isinstance(expected, str):
+            raise PinMismatch(expected)
+        if expected is not None:
+            mismatches = expected.mismatches(Pin.of(files.wasm, files.manifest))
+            if mismatches:
+                raise PinMismatch(f"plugin {name} does not match the lock file: {'; '.join(mismatches)}")
+
+    def limits_for(self, name: str, manifest: bytes | None) -> PluginLimits:
+        """The limits of plugin ``name`` with this plugin.toml (None: none): the service's, as
+        the manifest changes them within its caps; ``ManifestError`` for a bad manifest."""
+        limits = self.base_limits
+        if manifest is not None:
+            limits = limits.with_manifest(self._manifest_path(name), data=manifest)
+        return self._capped(name, limits)
 
     def _capped(self, name: str, limits: PluginLimits) -> PluginLimits:
         """The engine may not run a plugin longer than ``max_timeout_ms``: past it, nobody waits."""
@@ -391,3 +449,20 @@ class Registry:
             closable = [e for e in entries if self._retire(e)]
         for entry in closable:
             entry.close()
+
+
+def registry_for(settings: Settings, on_load: Callable[[str, bool], None] | None = None) -> Registry:
+    """The service's registry over ``settings.plugins``. One construction for the server and for
+    ``wasmedge-py compile --store``, so that a deploy-time compile uses the very limits (and so
+    the AOT cache keys) the service will look up."""
+    return Registry(
+        settings.plugins,
+        PluginLimits(timeout_ms=settings.timeout_ms),
+        on_load=on_load,
+        max_timeout_ms=None if settings.allow_unlimited_timeout else settings.timeout_ms,
+        max_plugin_bytes=settings.max_plugin_bytes,
+        max_manifest_bytes=settings.max_manifest_bytes,
+        store_threads=settings.store_threads,
+        store_timeout_ms=settings.timeout_ms,
+        lock=None if settings.lock is None else LockFile(settings.lock),
+    )

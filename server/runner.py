@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from wasmedge_py import Interrupted, PluginCodeError, PluginInputError, PluginLoadError, PluginStepError, run_plugin
 from wasmedge_py.plugin_errors import STEP_FAILURES
+from wasmedge_py.runtime import RunUsage
 
 from .errors import ServiceError
 from .pool import Pool, PoolTimeout
@@ -101,12 +102,20 @@ def _settle(answer: asyncio.Future[Any], output: Any, error: BaseException | Non
 
 
 class PluginRunner:
-    """Runs one request to a plugin on the pool: lease -> ``run_plugin`` -> the service's errors."""
+    """Runs one request to a plugin on the pool: lease -> ``run_plugin`` -> the service's errors.
+    ``on_usage(name, usage)`` is told what each lifecycle cost (CPU, fuel), on the run's thread."""
 
-    def __init__(self, registry: Registry, pool: Pool, timeout_ms: int) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        pool: Pool,
+        timeout_ms: int,
+        on_usage: Callable[[str, RunUsage], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.pool = pool
         self.timeout_ms = timeout_ms
+        self.on_usage = on_usage
 
     async def run(self, name: str, x: Any) -> Any:
         """Plugin ``name``'s answer to ``x``: ``process(x)`` for ABI v1 (``x`` must be an i32,
@@ -160,9 +169,20 @@ class PluginRunner:
         try:
             with self.registry.lease(name) as entry:
                 start_clock()
-                return run_plugin(
-                    entry.path, x, entry.limits, module=entry.module, on_step=progress.to, on_answer=progress.answered
-                )
+                usage = RunUsage() if self.on_usage is not None else None
+                try:
+                    return run_plugin(
+                        entry.path,
+                        x,
+                        entry.limits,
+                        module=entry.module,
+                        on_step=progress.to,
+                        on_answer=progress.answered,
+                        usage=usage,
+                    )
+                finally:
+                    if self.on_usage is not None and usage is not None:
+                        self.on_usage(name, usage)
         except (PluginStepError, PluginInputError, PluginLoadError) as exc:
             raise self._service_error(exc) from None
 

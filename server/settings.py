@@ -7,7 +7,7 @@ ours, reads exactly the same environment variables with the same defaults and ch
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -19,6 +19,7 @@ from wasmedge_py.limits import (
     MAX_TIMEOUT_S,
 )
 
+from .auth import TOKEN_ENV, TokenError, read_token
 from .storeio import DEFAULT_STORE_THREADS
 
 
@@ -105,6 +106,31 @@ def _text(text: str) -> str:
     if not text:
         raise SettingsError("must not be empty")
     return text
+
+
+def _path(text: str) -> Path:
+    return Path(_text(text))
+
+
+def _lock_file(text: str) -> Path:
+    """A lock file must be usable when the service starts: a typo is a start-up error."""
+    from wasmedge_py.lockfile import LockFileError, read_lock
+
+    try:
+        read_lock(_text(text))
+    except LockFileError as exc:
+        raise SettingsError(str(exc)) from None
+    return Path(text)
+
+
+TOKEN_PROTECTED = ("run",)  # what --require-token may name (the publish API always needs the token)
+
+
+def _protected(text: str) -> tuple[str, ...]:
+    names = tuple(sorted({part.strip() for part in text.split(",") if part.strip()}))
+    if not names or set(names) - set(TOKEN_PROTECTED):
+        raise SettingsError(f"expected {', '.join(TOKEN_PROTECTED)}, got {text!r}")
+    return names
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -234,6 +260,55 @@ OPTIONS: tuple[Option, ...] = (
         switch=True,
     ),
     Option(
+        "lock",
+        "--lock",
+        "WASMEDGE_PY_LOCK",
+        _lock_file,
+        None,
+        "serve only plugins whose files match this lock file (`wasmedge-py lock DIR` writes one); "
+        "others get 500 naming the expected and actual digests (default: no pinning)",
+        "FILE",
+    ),
+    Option(
+        "publish",
+        "--publish",
+        "WASMEDGE_PY_PUBLISH",
+        _switch,
+        False,
+        f"enable PUT and DELETE /plugins/NAME, which need the bearer token (${TOKEN_ENV} or --token-file)",
+        "",
+        switch=True,
+    ),
+    Option(
+        "token_file",
+        "--token-file",
+        "WASMEDGE_PY_TOKEN_FILE",
+        _path,
+        None,
+        f"read the bearer token from this file instead of ${TOKEN_ENV} (default: none)",
+        "FILE",
+    ),
+    Option(
+        "require_token",
+        "--require-token",
+        "WASMEDGE_PY_REQUIRE_TOKEN",
+        _protected,
+        None,
+        "also ask the bearer token of: run (POST /run) (default: nothing)",
+        "WHAT",
+    ),
+    Option(
+        "warm",
+        "--warm",
+        "WASMEDGE_PY_WARM",
+        _switch,
+        False,
+        "at start-up, compile every plugin of the store into the AOT cache, --workers at a time; GET /readyz "
+        "answers 503 until that is done (a plugin that fails counts as done)",
+        "",
+        switch=True,
+    ),
+    Option(
         "grace",
         "--grace",
         "WASMEDGE_PY_GRACE",
@@ -267,6 +342,7 @@ class Settings:
     plugin_concurrency: int | None = None  # None: derived from workers (see server.pool.Pool)
     plugin_queue: int | None = None  # None: derived from queue
     allow_unlimited_timeout: bool = False
+    warm: bool = False
     max_body: int = DEFAULT_MAX_BODY
     max_plugin_bytes: int = DEFAULT_MAX_PLUGIN_BYTES
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
@@ -274,6 +350,11 @@ class Settings:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     grace: float = DEFAULT_GRACE_S
     log_level: str = "INFO"
+    lock: Path | None = None
+    publish: bool = False
+    token_file: Path | None = None
+    require_token: tuple[str, ...] | None = None  # None: nothing but the publish API needs the token
+    token: str | None = field(default=None, repr=False)  # from token_file or $WASMEDGE_PY_TOKEN
 
     @classmethod
     def resolve(cls, given: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -293,11 +374,22 @@ class Settings:
         if values["workers"] is None:
             values["workers"] = default_workers()
         plugins, kind = _store(values.pop("plugins"), environ)
-        return cls(plugins=plugins, store_kind=kind, **values)  # type: ignore[arg-type]
+        return cls(plugins=plugins, store_kind=kind, token=_token(values, environ), **values)  # type: ignore[arg-type]
 
     @property
     def timeout(self) -> float:
         return self.timeout_ms / 1000
+
+
+def _token(values: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """The bearer token, required when something asks for it."""
+    try:
+        token = read_token(values["token_file"], environ)  # type: ignore[arg-type]
+    except TokenError as exc:
+        raise SettingsError(str(exc)) from None
+    if token is None and (values["publish"] or values["require_token"]):
+        raise SettingsError(f"--publish and --require-token need a bearer token: set ${TOKEN_ENV} or --token-file")
+    return token
 
 
 def _store(explicit: object, environ: Mapping[str, str]) -> tuple[Path, str]:

@@ -58,3 +58,12 @@ def wat(tmp_path_factory):
         return cache[key]
 
     return compile_wat
+
+
+@pytest.fixture(scope="session")
+def built_sdk_plugins() -> dict[str, Path]:
+    """The test-only SDK plugins, tests/plugins/NAME/NAME.{c,cpp} (built with the Makefile's SDK
+    rules, like plugins/): name -> .wasm."""
+    plugins = REPO / "tests" / "plugins"
+    subprocess.run(["make", "-s", "-C", str(REPO), "plugins", "PLUGINS_DIR=tests/plugins"], check=True)
+    return {d.name: d / f"{d.name}.wasm" for d in sorted(plugins.iterdir()) if (d / f"{d.name}.wasm").is_file()}

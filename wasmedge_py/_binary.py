@@ -104,32 +104,37 @@ def _limits(r: Reader) -> tuple[int, int | None]:
     return minimum, maximum
 
 
-def read_imports(payload: bytes) -> list[tuple[int, int | None]]:
-    """Each import as (kind, detail): the type index of a function (kind 0), the minimum pages of
-    a memory (kind 2), None otherwise."""
+def read_import_entries(payload: bytes) -> list[tuple[bytes, int, int | None]]:
+    """Each import as (module name, kind, detail): the type index of a function (kind 0), the
+    minimum pages of a memory (kind 2), None otherwise."""
     r = Reader(payload)
-    entries: list[tuple[int, int | None]] = []
+    entries: list[tuple[bytes, int, int | None]] = []
     for _ in range(r.u32()):
-        r.name(), r.name()
+        module, _ = r.name(), r.name()
         kind = r.byte()
         if kind == 0:
-            entries.append((kind, r.u32()))
+            entries.append((module, kind, r.u32()))
         elif kind == 1:
             _skip_reftype(r)
             _limits(r)
-            entries.append((kind, None))
+            entries.append((module, kind, None))
         elif kind == 2:
-            entries.append((kind, _limits(r)[0]))
+            entries.append((module, kind, _limits(r)[0]))
         elif kind == 3:
             _skip_reftype(r)
             r.byte()
-            entries.append((kind, None))
+            entries.append((module, kind, None))
         elif kind == 4:
             r.byte(), r.u32()
-            entries.append((kind, None))
+            entries.append((module, kind, None))
         else:
             raise UnsupportedModule(f"unknown import kind {kind}")
     return entries
+
+
+def read_imports(payload: bytes) -> list[tuple[int, int | None]]:
+    """Each import as (kind, detail); see read_import_entries."""
+    return [(kind, detail) for _, kind, detail in read_import_entries(payload)]
 
 
 def memory_minimums(wasm: bytes) -> list[int]:

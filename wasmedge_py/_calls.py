@@ -14,9 +14,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ._ffi import ffi, lib
+from ._ffi import ffi, invoke, lib
+from .deadline import stop_all as stop_deadline_checks
 from .errors import ClosedError, Interrupted, StackExhausted, engine_error
-from .executor import Executor
+from .executor import Executor, invoke_timed
 from .host import HostCallState, HostFunctionError
 from .sandbox import RESET_EXPORT, SLOT_BYTES
 
@@ -115,6 +116,8 @@ class CallContext:
         "executor",
         "fuel",
         "interruptible",
+        "invoke_timed",
+        "invoke_untimed",
         "lock",
         "native_executor",
         "owned",
@@ -130,17 +133,24 @@ class CallContext:
         self.interruptible = interruptible  # whether the code checks for cancellation (timeouts)
         self.errors = errors
         self.executor = executor  # also stops timed calls at their deadline
+        # ``invoke_timed(packed call, seconds) -> result code``: how this instance's timed calls
+        # are stopped (the executor's stop handle and a watchdog, see executor.py).
+        self.invoke_timed = invoke_timed
+        # ``invoke_untimed(packed call) -> result code``: _ffi.invoke, or a replay of calls already
+        # made (the native lifecycle hands over an instance it ran: _lifecycle.py).
+        self.invoke_untimed = invoke
         _LIVE_CONTEXTS.add(self)
 
     def invoke(
         self, native: Any, params: Any, n_params: int, results: Any, n_results: int, timeout: float | None
-    ) -> Any:
-        """Run the call on the arguments already stored; returns the raw ``WasmEdge_Result``."""
+    ) -> int:
+        """Run the call on the arguments already stored, unpacked (Function packs its own once);
+        returns the result code."""
         if self.fuel:  # the budget is per call: start from zero
             lib.WasmEdge_StatisticsClear(self.statistics)
         if timeout is not None:
             return self.executor.invoke_with_deadline(native, params, n_params, results, n_results, timeout)
-        return lib.WasmEdge_ExecutorInvoke(self.native_executor, native, params, n_params, results, n_results)
+        return lib.WasmEdge_ExecutorInvoke(self.native_executor, native, params, n_params, results, n_results).Code
 
 
 _LIVE_CONTEXTS: weakref.WeakSet[CallContext] = weakref.WeakSet()
@@ -158,6 +168,7 @@ def _stop_calls_at_exit() -> None:
             if time.monotonic() >= deadline:
                 return
             lib.WasmEdge_AsyncCancel(context.executor.stop_handle)  # repeated: a nested call may take one
+            stop_deadline_checks()  # code with deadline checks ignores the cancel
         context.lock.release()
 
 

@@ -194,27 +194,27 @@ void WasmEdge_CompilerDelete(WasmEdge_CompilerContext *Cxt);
 """
 )
 
-# Only in the compiled extension: C written for it, declared here, defined in API_SOURCE.
-# wpy_invoke() runs a call whose context (executor, function, value arrays) is packed once into a
-# wpy_call, and returns just the result code: one pointer in and an int out, instead of six
-# arguments in and a WasmEdge_Result struct out per call. WPY_FINGERPRINT is set by the build.
-WPY_CALL = """
-typedef struct wpy_call {
-    WasmEdge_ExecutorContext *Executor;
-    const WasmEdge_FunctionInstanceContext *Function;
-    const WasmEdge_Value *Params;
-    uint32_t ParamLen;
-    WasmEdge_Value *Returns;
-    uint32_t ReturnLen;
-} wpy_call;
-"""
-API_CDEF = (
-    WPY_CALL
-    + """
-uint32_t wpy_invoke(const wpy_call *Call);
-#define WPY_FINGERPRINT ...
-"""
-)
+# Only in the compiled extension: C written for it, in wasmedge_py/_native/ (every ``*.c`` there is
+# compiled in, in name order, after wasmedge.h; every ``*.cdef`` there declares what Python may call).
+# A wpy_call packs one function's call once (executor, function, value arrays, and the executor's
+# stop handle for timed calls): wpy_invoke() / wpy_invoke_timed() take one pointer and return just
+# the result code, instead of six arguments in and a WasmEdge_Result struct out per call.
+# WPY_FINGERPRINT is set by the build.
+NATIVE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native")
+with open(os.path.join(NATIVE_DIR, "wpy_call.h"), encoding="utf-8") as _header:
+    WPY_CALL = _header.read()  # also included by bench/c_floor.c
+
+
+def _native_sources(suffix: str) -> str:
+    names = sorted(name for name in os.listdir(NATIVE_DIR) if name.endswith(suffix))
+    texts = []
+    for name in names:
+        with open(os.path.join(NATIVE_DIR, name), encoding="utf-8") as source:
+            texts.append(f"/* {name} */\n{source.read()}")
+    return "\n".join(texts)
+
+
+API_CDEF = WPY_CALL + "#define WPY_FINGERPRINT ...\n" + _native_sources(".cdef")
 
 # The C source of the API-mode extension. On these targets int128.h makes uint128_t an
 # ``unsigned __int128``; this translation unit defines it as UINT128 instead (and marks int128.h as
@@ -222,6 +222,7 @@ uint32_t wpy_invoke(const wpy_call *Call);
 # checks of CDEF against the header pass without any warning switched off. The asserts prove the
 # storage is the same. The two types would differ only when passed by value, which nothing
 # compiled here does (no function declared in CDEF takes or returns a WasmEdge_Value).
+# WPY_MAX_TIMEOUT_S is _checks.MAX_TIMEOUT_S (tests/test_native_watchdog.py checks they agree).
 API_SOURCE = (
     """
 #include <stdint.h>
@@ -237,14 +238,11 @@ typedef __int128 int128_t;
 _Static_assert(sizeof(uint128_t) == sizeof(unsigned __int128), "uint128_t size");
 _Static_assert(_Alignof(uint128_t) == _Alignof(unsigned __int128), "uint128_t alignment");
 #include <wasmedge/wasmedge.h>
+#define WPY_NO_WATCHDOG 0xFFFFFFFFu /* a result code no WasmEdge error has: no thread for the watchdog */
+#define WPY_MAX_TIMEOUT_S 86400
 """
     + WPY_CALL
-    + """
-static uint32_t wpy_invoke(const wpy_call *Call) {
-    return WasmEdge_ResultGetCode(WasmEdge_ExecutorInvoke(Call->Executor, Call->Function, Call->Params,
-                                                          Call->ParamLen, Call->Returns, Call->ReturnLen));
-}
-"""
+    + _native_sources(".c")
 )
 
 
@@ -315,25 +313,27 @@ def _load():
 
 
 def _call_helpers(ffi, lib, mode: str):
-    """``(call_context, invoke)``: ``call_context(executor, function, params, param_len, returns,
-    return_len)`` packs one function's call once (the caller keeps the arrays alive), and
-    ``invoke(context)`` runs it on the arguments already stored, returning the result code."""
+    """``(call_context, invoke, invoke_timed)``: ``call_context(executor, function, params,
+    param_len, returns, return_len, stop)`` packs one function's call once (the caller keeps the
+    arrays alive), ``invoke(context)`` runs it on the arguments already stored, returning the
+    result code, and ``invoke_timed(context, seconds)`` does so under the native watchdog (None in
+    ABI mode: executor.py times calls with its Python watchdog there)."""
     if mode == "api":
 
-        def call_context(executor, function, params, param_len, returns, return_len):
-            return ffi.new("wpy_call *", (executor, function, params, param_len, returns, return_len))
+        def call_context(executor, function, params, param_len, returns, return_len, stop):
+            return ffi.new("wpy_call *", (executor, function, params, param_len, returns, return_len, stop))
 
-        return call_context, lib.wpy_invoke
+        return call_context, lib.wpy_invoke, lib.wpy_invoke_timed
 
     execute = lib.WasmEdge_ExecutorInvoke
 
     def invoke(context) -> int:
-        return execute(*context).Code
+        return execute(*context[:6]).Code
 
-    return (lambda *context: context), invoke
+    return (lambda *context: context), invoke, None
 
 
 # The build script (_native_build.py) runs this file by path for its declarations only.
 if __name__ != "__wasmedge_py_build__":
     ffi, lib, MODE, MODE_REASON = _load()
-    call_context, invoke = _call_helpers(ffi, lib, MODE)
+    call_context, invoke, native_invoke_timed = _call_helpers(ffi, lib, MODE)

@@ -82,14 +82,49 @@ def inspect(path: str, config: Config) -> list[str]:
 
 
 def compile_file(source: str, target: str, config: Config, *, interruptible: bool, fuel: bool) -> list[str]:
-    """AOT-compile ``source`` to the native shared object ``target`` (sandboxed like plugins)."""
+    """AOT-compile ``source`` to the native shared object ``target`` (sandboxed like plugins). The
+    file stands alone (any WasmEdge runtime loads it), so an interruptible one gets WasmEdge's own
+    interruption checks, not ours (which import a host function only this binding provides)."""
     from .compiler import CompileLimits, CompileOptions, compile_isolated
     from .module import sandboxed
 
     with open(source, "rb") as file:
         wasm, _ = sandboxed(file.read(), config, None, source)
-    compile_isolated(wasm, target, CompileOptions(interruptible=interruptible, cost_measuring=fuel), CompileLimits())
+    options = CompileOptions(interruptible=interruptible, cost_measuring=fuel, engine_interrupts=True)
+    compile_isolated(wasm, target, options, CompileLimits())
     return [f"compiled {source} -> {target}"]
+
+
+def compile_store(store: str, jobs: int | None) -> tuple[list[str], bool]:
+    """Compile every plugin of ``store`` into the AOT cache (``$WASMEDGE_PY_CACHE_DIR``), loading
+    each as the service would (its ``plugin.toml``, the service's ``WASMEDGE_PY_*`` settings from
+    the environment), ``jobs`` at a time (default: the service's workers). Returns the report
+    and whether every plugin compiled to native code. Needs the service package (``[server]``)."""
+    import logging
+
+    from server.registry import registry_for
+    from server.settings import Settings
+    from server.warm import Warmup
+
+    from .compiler import default_cache
+
+    settings = Settings.resolve({"plugins": store})
+    cache = default_cache().ready_directory()  # an unusable cache is the deploy's error, not each plugin's
+    logging.basicConfig(level=logging.CRITICAL, format="wasmedge-py: %(message)s")  # the report says it all
+    registry = registry_for(settings)
+    try:
+        warmup = Warmup(registry, jobs or settings.workers)
+        results = warmup.run()
+    finally:
+        registry.close()
+    if warmup.store_error is not None:
+        raise OSError(f"{store}: {warmup.store_error}")
+    failed = sum(not r.ok for r in results)
+    summary = (
+        f"{len(results)} plugin(s) of {store} in the AOT cache {cache} in {warmup.seconds:.2f} s, "
+        f"{warmup.jobs} at a time" + (f"; {failed} not compiled to native code" if failed else "")
+    )
+    return [r.line() for r in results] + [summary], failed == 0
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "plugin_v2"
@@ -117,6 +152,44 @@ def new_plugin(name: str, store: str) -> list[str]:
     ]
 
 
+def lock_store(store: str, output: str | None) -> list[str]:
+    """Write ``output`` (default ``STORE/plugins.lock``): the sha256 of every plugin's files, for
+    ``serve --lock``."""
+    from .lockfile import LOCK_NAME, pin_store, write_lock
+
+    pins = pin_store(store)
+    target = output or os.path.join(store, LOCK_NAME)
+    write_lock(target, pins)
+    return [f"{name}: {pin.wasm}" for name, pin in sorted(pins.items())] + [f"locked {len(pins)} plugin(s) in {target}"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _check_compile_arguments(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """``compile FILE OUTPUT`` or ``compile --store DIR``: say which when the two are mixed."""
+    if options.store is None:
+        if options.output is None:
+            parser.error("give FILE OUTPUT (one module) or --store DIR (every plugin of a store)")
+        if options.jobs is not None or options.strict:
+            parser.error("--jobs and --strict go with --store DIR")
+        return
+    if options.file is not None:
+        parser.error("give FILE OUTPUT or --store DIR, not both")
+    if not options.interruptible or options.fuel or options.max_memory_pages is not None:
+        parser.error(
+            "--no-interruptible, --fuel and --max-memory-pages do not apply to --store "
+            "(each plugin is compiled as its plugin.toml says)"
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmedge-py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -134,9 +207,29 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("args", nargs=argparse.REMAINDER, help="arguments, parsed by the parameter types")
     inspect_cmd = commands.add_parser("inspect", help="list a module's imports and exports with their types")
     inspect_cmd.add_argument("file")
-    compile_cmd = commands.add_parser("compile", help="AOT-compile a module to a native shared object")
-    compile_cmd.add_argument("file")
-    compile_cmd.add_argument("output")
+    compile_cmd = commands.add_parser(
+        "compile",
+        help="AOT-compile a module to a native shared object, or (--store) every plugin of a store into the cache",
+        usage="%(prog)s FILE OUTPUT [--no-interruptible] [--fuel] | %(prog)s --store DIR [--jobs N] [--strict]",
+    )
+    compile_cmd.set_defaults(command_parser=compile_cmd)  # for its usage errors
+    compile_cmd.add_argument("file", nargs="?")
+    compile_cmd.add_argument("output", nargs="?")
+    compile_cmd.add_argument(
+        "--store",
+        metavar="DIR",
+        help="compile every plugin of this store into the AOT cache ($WASMEDGE_PY_CACHE_DIR), as the service "
+        "loads them (their plugin.toml, the service's WASMEDGE_PY_* environment): a deploy step",
+    )
+    compile_cmd.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="with --store: compiles at once (default: the service's --workers)",
+    )
+    compile_cmd.add_argument(
+        "--strict", action="store_true", help="with --store: exit 1 unless every plugin compiled to native code"
+    )
     compile_cmd.add_argument(
         "--no-interruptible",
         dest="interruptible",
@@ -147,6 +240,9 @@ def _parser() -> argparse.ArgumentParser:
     new_cmd = commands.add_parser("new", help="scaffold an ABI v2 plugin (C, using the SDK header)")
     new_cmd.add_argument("name")
     new_cmd.add_argument("--dir", default="plugins", help="the plugin store (default: ./plugins)")
+    lock_cmd = commands.add_parser("lock", help="pin every plugin of a store by sha256 (for `serve --lock`)")
+    lock_cmd.add_argument("dir", help="the plugin store")
+    lock_cmd.add_argument("-o", "--output", help="the lock file to write (default: DIR/plugins.lock)")
     commands.add_parser("serve", help="serve plugins over HTTP (see `wasmedge-py serve --help`)", add_help=False)
     for sub in (run_cmd, inspect_cmd, compile_cmd):
         sub.add_argument("--max-memory-pages", type=int, default=None, help="cap on linear memory (64 KiB pages)")
@@ -166,10 +262,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return serve(argv[1:], prog="wasmedge-py serve")
     options = _parser().parse_args(argv)
-    if options.command == "new":
+    if options.command == "compile":
+        _check_compile_arguments(options.command_parser, options)
+    if options.command == "compile" and options.store is not None:
         try:
-            lines = new_plugin(options.name, options.dir)
-        except (ValueError, OSError) as exc:
+            lines, all_native = compile_store(options.store, options.jobs)
+        except ImportError as exc:
+            print(
+                f"wasmedge-py: error: compile --store needs the service ({exc}); pip install 'wasmedge-py[server]'",
+                file=sys.stderr,
+            )
+            return 1
+        except (ValueError, OSError) as exc:  # a bad WASMEDGE_PY_* setting, an unusable store or cache
+            print(f"wasmedge-py: error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(lines), flush=True)
+        return 1 if options.strict and not all_native else 0
+    if options.command in ("new", "lock"):
+        try:
+            if options.command == "new":
+                lines = new_plugin(options.name, options.dir)
+            else:
+                lines = lock_store(options.dir, options.output)
+        except (ValueError, OSError, WasmEdgeError) as exc:
             print(f"wasmedge-py: error: {exc}", file=sys.stderr)
             return 1
         print("\n".join(lines))

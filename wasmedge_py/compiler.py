@@ -14,7 +14,10 @@ What WasmEdge 0.14.1 does with the output (measured; see tests/test_compiler.py)
 - Options are baked into the machine code, so they must match how the module is run:
   * ``interruptible=False`` code ignores cancellation: a call with a ``timeout`` that runs away
     never returns (``WasmEdge_AsyncWait`` blocks for ever). Keep it ``True`` (the default) whenever
-    timeouts matter; it costs a check per loop iteration and call (fib(30): 20 ms vs 2.6 ms).
+    timeouts matter. WasmEdge's own interruptible code performs an atomic exchange at every call
+    and loop iteration (fib(30): 20 ms vs 2.6 ms), so by default ``interruptible`` code gets our
+    deadline checks instead (``CompileOptions.deadline_checks``; see deadline.py) and is compiled
+    without WasmEdge's flag; ``engine_interrupts=True`` asks for WasmEdge's checks.
   * code compiled without ``cost_measuring`` does not count: a fuel limit is silently not
     enforced. Code compiled *with* it needs a statistics context at run time
     (``Config(cost_measuring=True)``); without one every call traps "out of bounds memory access".
@@ -43,21 +46,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _checks, errors
-from ._binary import memory_minimums
+from ._binary import UnsupportedModule, memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
 from .errors import CompileError, CompileLimitExceeded, ValueRangeError, check
 from .module import Module, sandboxed
+from .sandbox import add_deadline_checks
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "WASMEDGE_PY_CACHE_DIR"
-CACHE_FORMAT = "wasmedge-py-aot-1"  # bump when the key or sidecar layout changes
+CACHE_FORMAT = "wasmedge-py-aot-2"  # bump when the key, the sidecar layout or what compile_module does changes
 
 OPTIMIZATION_LEVELS = {
     "O0": lib.WasmEdge_CompilerOptimizationLevel_O0,
@@ -75,21 +80,33 @@ class CompileOptions:
 
     ``generic_binary=False`` (WasmEdge's default) tunes for this CPU, so the cache key then also
     includes the CPU's identity: a cache shared between machines never hands out code the CPU
-    cannot run."""
+    cannot run.
+
+    ``interruptible`` code can be stopped by a timeout. How: with ``deadline_checks`` (the default)
+    the module gets our counted deadline checks (sandbox.add_deadline_checks, applied by
+    :func:`compile_module`) and no engine checks; ``engine_interrupts=True``, and code that counts
+    statistics (its fuel would be charged for the checks), use WasmEdge's own interruptible code,
+    which is what code run outside this binding needs (no ``__wasmedge_py`` import to provide)."""
 
     optimization: str = "O2"
     interruptible: bool = True
     cost_measuring: bool = False
     instruction_counting: bool = False
     generic_binary: bool = False
+    engine_interrupts: bool = False
 
     def __post_init__(self) -> None:
-        for flag in ("interruptible", "cost_measuring", "instruction_counting", "generic_binary"):
+        for flag in ("interruptible", "cost_measuring", "instruction_counting", "generic_binary", "engine_interrupts"):
             _checks.boolean(getattr(self, flag), flag)
         if self.optimization not in OPTIMIZATION_LEVELS:
             raise ValueRangeError(
                 f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}, got {self.optimization!r}"
             )
+
+    @property
+    def deadline_checks(self) -> bool:
+        """Whether the code is stopped by our deadline checks rather than by WasmEdge's."""
+        return self.interruptible and not (self.engine_interrupts or self.cost_measuring or self.instruction_counting)
 
     def key_text(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -101,7 +118,7 @@ class CompileOptions:
             raise MemoryError("WasmEdge could not create a configuration")
         lib.WasmEdge_ConfigureCompilerSetOptimizationLevel(conf, OPTIMIZATION_LEVELS[self.optimization])
         lib.WasmEdge_ConfigureCompilerSetOutputFormat(conf, lib.WasmEdge_CompilerOutputFormat_Native)
-        lib.WasmEdge_ConfigureCompilerSetInterruptible(conf, self.interruptible)
+        lib.WasmEdge_ConfigureCompilerSetInterruptible(conf, self.interruptible and not self.deadline_checks)
         lib.WasmEdge_ConfigureCompilerSetGenericBinary(conf, self.generic_binary)
         lib.WasmEdge_ConfigureStatisticsSetCostMeasuring(conf, self.cost_measuring)
         lib.WasmEdge_ConfigureStatisticsSetInstructionCounting(conf, self.instruction_counting)
@@ -146,10 +163,13 @@ def compile_module(
     Malformed bytes raise ``LoadError``, an invalid module ``ValidationError`` (WasmEdge validates
     before compiling), any other compiler failure ``EngineError``. ``out_path`` is written by
     WasmEdge directly; use :class:`AotCache` for atomic, verified files. ``options`` replaces the
-    three keyword options when given."""
+    three keyword options when given. With ``options.deadline_checks`` the code compiled is
+    ``wasm`` with deadline checks added (a module the rewrite cannot handle raises ``LoadError``)."""
     if options is None:
         options = CompileOptions(optimization=optimization, interruptible=interruptible, cost_measuring=cost_measuring)
     wasm = bytes(wasm)
+    if options.deadline_checks:
+        wasm = _with_deadline_checks(wasm)
     out_path = os.fspath(out_path)
     parent = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(parent):
@@ -175,6 +195,16 @@ def compile_module(
         produced = False
     if not produced:  # the linker's failures do not reach the result code
         raise CompileError(f"cannot compile module: the compiler wrote no shared object to {out_path}")
+
+
+def _with_deadline_checks(wasm: bytes) -> bytes:
+    """``wasm`` with deadline checks. If the rewrite fails, the engine's loader and validator say
+    what is wrong with a malformed or invalid module, in their own words."""
+    try:
+        return add_deadline_checks(wasm)
+    except UnsupportedModule as exc:
+        Module.from_bytes(wasm, sandbox=False).close()
+        raise errors.LoadError(f"cannot add deadline checks to the module: {exc}", engine_message=str(exc)) from None
 
 
 # The worker's report names an exception class; only these may be rebuilt from it.
@@ -337,18 +367,24 @@ class AotCache:
 
     def get_or_compile(self, wasm: bytes, options: CompileOptions | None = None) -> Path:
         """The path of the verified ``.so`` for ``wasm``, compiling it first if needed."""
+        return self.fetch(wasm, options)[0]
+
+    def fetch(self, wasm: bytes, options: CompileOptions | None = None) -> tuple[Path, float | None]:
+        """``get_or_compile``, also saying what it cost: the seconds this call spent compiling,
+        or None when the entry was already there (compiled by an earlier deploy step, say)."""
         wasm = bytes(wasm)
         options = options or CompileOptions()
         self._ensure_directory()
         path = self.path_for(self.key(wasm, options))
         if self._is_valid(path):
-            return path
+            return path, None
         with self._file_lock(path):
             if self._is_valid(path):  # another process compiled it while we waited
-                return path
+                return path, None
+            started = time.perf_counter()
             self._compile_into(wasm, options, path)
             self.compiles += 1
-        return path
+        return path, time.perf_counter() - started
 
     def rebuild(self, wasm: bytes, options: CompileOptions | None = None) -> Path:
         """Replace an entry that matched its sidecar but would not load as native code (damaged,
@@ -386,6 +422,12 @@ class AotCache:
                     pass
         self._verified.clear()
         return removed
+
+    def ready_directory(self) -> Path:
+        """The cache directory, created (mode 0700) if missing; raises ``OSError`` if it cannot be
+        used (not a directory, not private). A deploy step checks this once, up front."""
+        self._ensure_directory()
+        return self.directory
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -591,16 +633,22 @@ def load_aot(
             wasm=wasm,
         )
 
-    path = cache.get_or_compile(wasm, options)
+    path, compile_seconds = cache.fetch(wasm, options)
     try:
-        return load(path)
+        module = load(path)
+        module.compile_seconds = compile_seconds
+        return module
     except errors.LoadError as exc:
         # The module itself loaded and validated before it was compiled: an entry that will not
         # load is the cache's fault (damaged, or not written by it), never the plugin's.
         log.warning("AOT cache entry %s does not load (%s): rebuilding it", path, exc.engine_message or exc)
+    started = time.perf_counter()
     path = cache.rebuild(wasm, options)
+    compile_seconds = time.perf_counter() - started
     try:
-        return load(path)
+        module = load(path)
+        module.compile_seconds = compile_seconds
+        return module
     except errors.LoadError as exc:  # e.g. a cache directory on a noexec mount
         raise CompileError(
             f"compiled code for {source} does not load from {path}: {exc.engine_message or exc}",

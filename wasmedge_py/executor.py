@@ -9,7 +9,9 @@ rest of a plugin's lifecycle). So instead:
 - every executor gets one *stop handle* when it is made: an Async whose call fails its signature
   check at once (one argument for a function of none), so it runs nothing; only its cancel is used;
 - timed calls run synchronously on the caller's thread, and one watchdog thread cancels through
-  the stop handle a call still running at its deadline;
+  the stop handle a call still running at its deadline: in API mode a native thread of the
+  extension (wasmedge_py/_native/watchdog.c, armed and disarmed in C around the call, no Python on
+  the timed path), in ABI mode ``Watchdog`` below (same rules, in Python);
 - a stop that lands just after the call returned would stop the *next* call, so it is consumed
   with a call to a no-op function;
 - executors (with their statistics and stop handle) are pooled per configuration by this module
@@ -27,7 +29,7 @@ import time
 from typing import Any
 
 from ._checks import MAX_TIMEOUT_S
-from ._ffi import ffi, lib
+from ._ffi import MODE, call_context, ffi, lib, native_invoke_timed
 from .errors import ClosedError
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ IDLE_EXECUTORS = 64  # per pool; more are deleted when returned
 # the stop), then backing off, so a call stuck in a host function costs few wake-ups.
 _REPEAT_STOP, _REPEAT_STOP_MAX = 0.005, 0.1
 _LONGEST_WAIT = 3600.0  # the watchdog wakes at least hourly, whatever the deadlines (no OS clock overflow)
+# What a timed call returns when no watchdog thread can be started (no WasmEdge code is this).
+NO_WATCHDOG = 0xFFFFFFFF
 
 
 @ffi.callback("WasmEdge_Result(void *, const WasmEdge_CallingFrameContext *, const WasmEdge_Value *, WasmEdge_Value *)")
@@ -57,7 +61,11 @@ def _make_noop() -> Any:
     return noop
 
 
-_NOOP = _make_noop()  # one per process, never freed: every stop handle refers to it
+# One per process, never freed: every stop handle refers to it, and drains call it. In API mode
+# the extension's C no-op (draining then runs no Python either).
+_NOOP = lib.wpy_noop() if MODE == "api" else _make_noop()
+if _NOOP == ffi.NULL:
+    raise MemoryError("WasmEdge could not create a function instance")
 _ONE_ARGUMENT = ffi.new("WasmEdge_Value[]", 1)
 _ONE_ARGUMENT[0].Type = lib.WasmEdge_ValTypeGenI32()
 
@@ -88,18 +96,11 @@ class Executor:
 
     def invoke_with_deadline(
         self, function: Any, params: Any, n_params: int, results: Any, n_results: int, timeout: float
-    ) -> Any:
-        """``WasmEdge_ExecutorInvoke`` on this thread, stopped by the engine after ``timeout`` seconds."""
-        token = WATCHDOG.arm(self.stop_handle, timeout)
-        try:
-            result = lib.WasmEdge_ExecutorInvoke(self.executor, function, params, n_params, results, n_results)
-        finally:
-            fired = WATCHDOG.disarm(token)
-        if fired:
-            # A stop may have landed after the call had finished (the watchdog repeats it until
-            # disarmed): consume it before it stops the next call.
-            lib.WasmEdge_ExecutorInvoke(self.executor, _NOOP, ffi.NULL, 0, ffi.NULL, 0)
-        return result
+    ) -> int:
+        """``WasmEdge_ExecutorInvoke`` on this thread, stopped by the engine after ``timeout``
+        seconds; the result code."""
+        context = call_context(self.executor, function, params, n_params, results, n_results, self.stop_handle)
+        return invoke_timed(context, timeout)
 
     def delete(self) -> None:
         lib.WasmEdge_AsyncDelete(self.stop_handle)
@@ -254,3 +255,24 @@ class Watchdog:
 
 WATCHDOG = Watchdog()
 os.register_at_fork(after_in_child=WATCHDOG._forget_thread)
+
+
+def _invoke_timed_in_python(context: tuple, timeout: float) -> int:
+    """ABI mode's ``invoke_timed``: the packed call (the tuple _ffi.call_context makes there)
+    under the Python watchdog; the result code."""
+    executor, function, params, n_params, results, n_results, stop_handle = context
+    token = WATCHDOG.arm(stop_handle, timeout)
+    try:
+        code = lib.WasmEdge_ExecutorInvoke(executor, function, params, n_params, results, n_results).Code
+    finally:
+        fired = WATCHDOG.disarm(token)
+    if fired:
+        # A stop may have landed after the call had finished (the watchdog repeats it until
+        # disarmed): consume it before it stops the next call.
+        lib.WasmEdge_ExecutorInvoke(executor, _NOOP, ffi.NULL, 0, ffi.NULL, 0)
+    return code
+
+
+# ``invoke_timed(context, seconds) -> result code``: a packed call (_ffi.call_context) stopped at its
+# deadline, by the native watchdog in API mode and by ``WATCHDOG`` in ABI mode.
+invoke_timed = native_invoke_timed if native_invoke_timed is not None else _invoke_timed_in_python

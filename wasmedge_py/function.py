@@ -6,9 +6,10 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._checks import timeout_seconds
-from ._ffi import call_context, ffi, invoke, lib
+from ._checks import MAX_TIMEOUT_S, timeout_seconds
+from ._ffi import call_context, ffi, lib
 from .errors import ArgumentError, ClosedError
+from .executor import NO_WATCHDOG
 from .types import FuncType, ValType
 from .values import INTEGER_RANGES, NATIVE_TYPES, decoder, encoder
 
@@ -34,6 +35,7 @@ class Function:
         "_params",
         "_plan",
         "_results",
+        "_timed",
         "instance",
         "name",
         "signature",
@@ -53,10 +55,12 @@ class Function:
         self._results = ffi.new("WasmEdge_Value[]", max(self._n_results, 1))
         self._encoders, self._decoders = plan.encoders, plan.decoders
         self._plan = plan
-        # The specialised call is bound on the second call without a timeout: binding costs more
-        # than it saves for a function called once (each of a plugin's, in a fresh instance per
-        # request), and one always called with a timeout never needs it.
+        # The specialised calls (without and with a timeout) are bound on the second call of
+        # their kind: binding costs more than it saves for a function called once (each of a
+        # plugin's, in a fresh instance per request).
+        self._context: Any = None
         self._call: Callable[[tuple], Any] = self._first_call
+        self._timed: Callable[[tuple, Any], Any] = self._first_timed_call
 
     def __call__(self, *args: float, timeout: float | None = None) -> Any:
         """Call with Python ints/floats; returns None, one value, or a tuple for multi-value.
@@ -65,24 +69,49 @@ class Function:
         ``Interrupted``; the instance stays usable afterwards."""
         if timeout is None:
             return self._call(args)
-        return self._general_call(args, timeout_seconds(timeout))
+        return self._timed(args, timeout)
 
     def _first_call(self, args: tuple) -> Any:
         self._call = self._bind_call
         return self._general_call(args, None)
 
+    def _first_timed_call(self, args: tuple, timeout: Any) -> Any:
+        self._timed = self._bind_timed_call
+        return self._general_call(args, timeout_seconds(timeout))
+
+    def _packed_context(self) -> Any:
+        """This function's call packed once for ``invoke`` / ``invoke_timed`` (see _ffi.py)."""
+        if self._context is None:
+            calls = self._calls
+            self._context = call_context(
+                calls.native_executor,
+                self._native,
+                self._params,
+                self._n_params,
+                self._results,
+                self._n_results,
+                calls.executor.stop_handle,
+            )
+        return self._context
+
     def _bind_call(self, args: tuple) -> Any:
+        self._call = self._bind(timed=False)
+        return self._call(args)
+
+    def _bind_timed_call(self, args: tuple, timeout: Any) -> Any:
+        self._timed = self._bind(timed=True)
+        return self._timed(args, timeout)
+
+    def _bind(self, timed: bool) -> Callable:
         calls = self._calls
-        self._context = call_context(
-            calls.native_executor, self._native, self._params, self._n_params, self._results, self._n_results
-        )
-        self._call = self._plan.specialised(calls.fuel)(
+        return self._plan.specialised(calls.fuel, timed)(
             calls.lock.acquire,
             calls.lock.release,
             calls.owned,
             functools.partial(lib.WasmEdge_StatisticsClear, calls.statistics) if calls.fuel else None,
-            invoke,
-            self._context,
+            calls.invoke_timed if timed else calls.invoke_untimed,
+            self._packed_context(),
+            calls.interruptible,
             calls.errors,
             self.name,
             self.signature,
@@ -91,10 +120,9 @@ class Function:
             self._encoders,
             self._decoders,
         )
-        return self._call(args)
 
     def _general_call(self, args: tuple, timeout: float | None) -> Any:
-        """The general path: calls with a deadline (they arm the watchdog anyway) and first calls."""
+        """The general path: first calls, with and without a deadline."""
         if len(args) != self._n_params:
             _wrong_count(self.name, self.signature, args)
         calls = self._calls
@@ -105,10 +133,13 @@ class Function:
             for position, (encode, value) in enumerate(zip(self._encoders, args)):
                 params[position].Value.Words[0] = encode(value, position)  # the high word stays 0
             if timeout is not None and not calls.interruptible:
-                raise ArgumentError(f"{self.name}(): a timeout needs code compiled with interruptible=True")
-            result = calls.invoke(self._native, params, self._n_params, self._results, self._n_results, timeout)
-            if result.Code:
-                calls.errors.raise_for(result, self.name, timeout)
+                _not_interruptible(self.name)
+            if calls.fuel:  # the budget is per call: start from zero
+                lib.WasmEdge_StatisticsClear(calls.statistics)
+            context = self._packed_context()
+            code = calls.invoke_untimed(context) if timeout is None else calls.invoke_timed(context, timeout)
+            if code:
+                _fail(calls.errors, self.name, code, timeout)
             if self._n_results == 1:
                 return self._decoders[0](self._results[0].Value)
             results = self._results
@@ -136,12 +167,12 @@ class _Plan:
             native_type = NATIVE_TYPES.get(valtype)
             if native_type is not None:
                 slot.Type = native_type
-        self._specialised: dict[bool, Callable[..., Callable[[tuple], Any]]] = {}
+        self._specialised: dict[tuple[bool, bool], Callable[..., Callable]] = {}
 
-    def specialised(self, fuel: bool) -> Callable[..., Callable[[tuple], Any]]:
-        bind = self._specialised.get(fuel)
+    def specialised(self, fuel: bool, timed: bool) -> Callable[..., Callable]:
+        bind = self._specialised.get((fuel, timed))
         if bind is None:
-            bind = self._specialised[fuel] = _compile_call(self.signature, fuel)
+            bind = self._specialised[fuel, timed] = _compile_call(self.signature, fuel, timed)
         return bind
 
 
@@ -156,10 +187,16 @@ def _closed(name: str) -> None:
     raise ClosedError(f"instance is closed; cannot call {name}")
 
 
-def _fail(errors: CallErrors, name: str, code: int) -> None:
+def _not_interruptible(name: str) -> None:
+    raise ArgumentError(f"{name}(): a timeout needs code compiled with interruptible=True")
+
+
+def _fail(errors: CallErrors, name: str, code: int, timeout: float | None = None) -> None:
     """Raise the error for a failed call's result code (the lock is held)."""
+    if code == NO_WATCHDOG:
+        raise RuntimeError(f"{name}(): cannot start the watchdog thread that enforces the timeout")
     result = ffi.new("WasmEdge_Result *", (code,))  # owns the struct passed on below
-    errors.raise_for(result[0], name)
+    errors.raise_for(result[0], name, timeout)
 
 
 def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Callable:
@@ -174,19 +211,21 @@ def _converter(lookup: Callable[[ValType], Callable], valtype: ValType) -> Calla
         return unsupported
 
 
-# The call without a timeout, written out for one signature (as dataclasses writes __init__): the
-# argument count is a constant, arguments are unpacked into locals, a plain in-range int is
-# encoded inline (anything else goes to the type's encoder, which accepts int subclasses and
-# raises the ArgumentError / ValueRangeError), integer results are read straight off the union,
-# and everything the call touches is a closure variable bound once per Function (not the Function
-# itself: no reference cycle, so a closed instance's functions are freed at once). Same checks in
-# the same order as _general_call: count, lock, closed, arguments left to right, fuel reset,
-# invoke, error mapping, results.
+# The call written out for one signature (as dataclasses writes __init__), without a timeout
+# (``call(args)``) or with one (``call(args, timeout)``, stopped by the watchdog: invoke is then
+# invoke_timed): the argument count is a constant, arguments are unpacked into locals, a plain
+# in-range int is encoded inline (anything else goes to the type's encoder, which accepts int
+# subclasses and raises the ArgumentError / ValueRangeError), integer results are read straight off
+# the union, and everything the call touches is a closure variable bound once per Function (not the
+# Function itself: no reference cycle, so a closed instance's functions are freed at once). Same
+# checks in the same order as _general_call: timeout, count, lock, closed, arguments left to right,
+# interruptible, fuel reset, invoke, error mapping, results.
 _TEMPLATE = """\
-def bind(acquire, release, owned, clear, invoke, context, errors, name, signature, words, values, encoders,
-         decoders):
+def bind(acquire, release, owned, clear, invoke, context, interruptible, errors, name, signature, words, values,
+         encoders, decoders):
 {unpack_bound}
-    def call(args):
+    def call(args{timeout_param}):
+{check_timeout}
         if len(args) != {n}:
             wrong_count(name, signature, args)
 {unpack_args}
@@ -195,9 +234,9 @@ def bind(acquire, release, owned, clear, invoke, context, errors, name, signatur
             if owned.closed:
                 closed(name)
 {body}
-            code = invoke(context)
+            code = invoke(context{timeout_arg})
             if code:
-                fail(errors, name, code)
+                fail(errors, name, code{timeout_arg})
             return {result}
         finally:
             release()
@@ -210,8 +249,8 @@ def _names(letter: str, count: int) -> str:
     return "".join(f"{letter}{i}, " for i in range(count))
 
 
-def _compile_call(signature: FuncType, fuel: bool) -> Callable[..., Callable[[tuple], Any]]:
-    """``bind(...) -> call(args)`` for ``signature`` (see _TEMPLATE)."""
+def _compile_call(signature: FuncType, fuel: bool, timed: bool) -> Callable[..., Callable]:
+    """``bind(...) -> call(args[, timeout])`` for ``signature`` (see _TEMPLATE)."""
     params, results = signature.params, signature.results
     unpack_bound = []
     if params:
@@ -227,19 +266,34 @@ def _compile_call(signature: FuncType, fuel: bool) -> Callable[..., Callable[[tu
             )
         else:
             body.append(f"w{i}[0] = e{i}(a{i}, {i})")
+    if timed:
+        body.append("if not interruptible:\n    not_interruptible(name)")
     if fuel:  # the budget is per call: start from zero
         body.append("clear()")
     decoded = [
         f"r{i}.I32" if t == ValType.I32 else f"r{i}.I64" if t == ValType.I64 else f"d{i}(r{i})"
         for i, t in enumerate(results)
     ]
+    check_timeout = (
+        f"        if type(timeout) is not float or not 0.0 < timeout <= {float(MAX_TIMEOUT_S)!r}:\n"
+        "            timeout = timeout_seconds(timeout)"
+    )
     source = _TEMPLATE.format(
         n=len(params),
         unpack_bound="".join(f"    {line}\n" for line in unpack_bound),
+        timeout_param=", timeout" if timed else "",
+        timeout_arg=", timeout" if timed else "",
+        check_timeout=check_timeout if timed else "",
         unpack_args=f"        ({_names('a', len(params))}) = args" if params else "",
-        body="\n".join(" " * 12 + line for line in body),
+        body="\n".join(" " * 12 + line.replace("\n", "\n" + " " * 12) for line in body),
         result="None" if not results else decoded[0] if len(results) == 1 else f"({', '.join(decoded)},)",
     )
-    namespace: dict[str, Any] = {"wrong_count": _wrong_count, "closed": _closed, "fail": _fail}
+    namespace: dict[str, Any] = {
+        "wrong_count": _wrong_count,
+        "closed": _closed,
+        "fail": _fail,
+        "not_interruptible": _not_interruptible,
+        "timeout_seconds": timeout_seconds,
+    }
     exec(compile(source, f"<wasmedge_py call {signature}>", "exec"), namespace)  # noqa: S102
     return namespace["bind"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _checks, executor
+from . import _checks, deadline, executor
 from ._calls import CallContext, CallErrors
 from ._ffi import ffi, lib
 from ._handle import Handle
@@ -103,13 +103,17 @@ class _NativeParts:
         self.executor = self.pool.take()
         return self.executor
 
-    def link_imports(self, wasi: Wasi | None, host_modules: tuple[HostModule, ...], host_state, keep_alive) -> None:
+    def link_imports(
+        self, wasi: Wasi | None, host_modules: tuple[HostModule, ...], host_state, keep_alive, deadline_checks: bool
+    ) -> None:
+        """``deadline_checks``: also link the process-wide deadline check (see deadline.py), which
+        is never freed, so it is not one of ``natives``."""
         assert self.executor is not None
         if wasi is not None:
             self.natives.append(wasi.create())
         for host in host_modules:
             self.natives.append(create_native(host, host_state, keep_alive))
-        for native in self.natives:
+        for native in self.natives + ([deadline.module_instance()] if deadline_checks else []):
             check(
                 lib.WasmEdge_ExecutorRegisterImport(self.executor.executor, self.store, native),
                 "cannot link imports",
@@ -166,14 +170,17 @@ class Instance(Handle):
         # Code compiled with cost measuring traps without a statistics context to count into.
         compiled = module.compiled_with
         compiled_counting = compiled is not None and (compiled.cost_measuring or compiled.instruction_counting)
+        # Native code with our deadline checks (compiler.CompileOptions.deadline_checks) is stopped by
+        # them: it imports the check, and its timed calls set a deadline instead of arming a watchdog.
+        deadline_checks = compiled is not None and compiled.deadline_checks
         # Host functions record what they raised here; only instances that link some need one.
         host_state = HostCallState() if host_modules else None
         keep_alive: list[Any] | None = [] if host_modules else None
-        parts = _NativeParts()
+        parts = self._new_parts()
         try:
             parts.retain(module, config)
             pooled = parts.create_store_and_executor(config, bool(config.wants_statistics or fuel or compiled_counting))
-            parts.link_imports(wasi, host_modules, host_state, keep_alive)
+            parts.link_imports(wasi, host_modules, host_state, keep_alive, deadline_checks)
             native = parts.instantiate(module)
         except BaseException:
             parts.free()
@@ -189,10 +196,17 @@ class Instance(Handle):
         self.module = module
         self._errors = CallErrors(host_state, module.stack_slots, self._owned, pooled, fuel is not None)
         self._calls = CallContext(self._owned, pooled, fuel is not None, self.interruptible, self._errors)
+        if deadline_checks:
+            self._calls.invoke_timed = deadline.invoke_timed
         self.lock = self._calls.lock
         self._statistics = pooled.statistics
         self._functions: dict[str, Function] = {}
         self._run_initializers(run_initializer, init_timeout)
+
+    def _new_parts(self) -> _NativeParts:
+        """What makes and frees this instance's native objects (_lifecycle.py's adopted instance
+        takes over those the native lifecycle made)."""
+        return _NativeParts()
 
     def _run_initializers(self, run_initializer: bool, init_timeout: float | None) -> None:
         """Run what runs right after instantiation; if it fails, the instance is closed (freed)."""

@@ -11,6 +11,8 @@ Defaults are safe for untrusted code; a plugin's ``plugin.toml`` may change them
     wasi = true                 # or a table: [wasi] args = [...], env = {...}, preopens = ["/data:/srv/data"]
     max_concurrency = 1         # the HTTP service: runs of this plugin at once (default: its workers but one)
     max_queue = 8               # the HTTP service: its requests waiting for a thread (default: half its queue)
+    [config]                    # strings the plugin reads with env.config_get (wasmedge_py.plugin_config)
+    greeting = "hi"
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import dataclasses
 import logging
 import os
 import tomllib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from . import _checks
 from ._checks import MAX_FUEL, MAX_TIMEOUT_MS, MAX_TIMEOUT_S  # noqa: F401 - the public spelling of the ranges
 from .config import Config
 from .files import read_regular_file
 from .module import Module
+from .plugin_config import EMPTY_CONFIG, check_config
 from .plugin_errors import PluginLoadError
 from .wasi import Wasi
 
@@ -58,6 +61,8 @@ class PluginLimits:
     aot: bool = True
     max_concurrency: int | None = None  # read by the HTTP service only (None: its default)
     max_queue: int | None = None
+    # plugin.toml's [config]: not a limit, but what the plugin reads through env.config_get
+    plugin_config: Mapping[str, str] = field(default_factory=lambda: EMPTY_CONFIG)
 
     def __post_init__(self) -> None:
         """Refuse bad limits when they are made, not when the first plugin runs under them."""
@@ -70,6 +75,7 @@ class PluginLimits:
         _checks.boolean(self.aot, "aot")
         _checks.optional_integer(self.max_concurrency, "max_concurrency", 1, MAX_PLUGIN_SHARE)
         _checks.optional_integer(self.max_queue, "max_queue", 0, MAX_PLUGIN_SHARE)
+        object.__setattr__(self, "plugin_config", check_config(self.plugin_config, "plugin_config"))  # read-only copy
 
     @property
     def timeout(self) -> float | None:
@@ -112,6 +118,7 @@ class PluginLimits:
             "aot": self.aot,
             "max_concurrency": self.max_concurrency,
             "max_queue": self.max_queue,
+            "config_keys": sorted(self.plugin_config),  # the values may be private to the plugin
         }
 
     def with_manifest(
@@ -152,6 +159,7 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
         "aot",
         "max_concurrency",
         "max_queue",
+        "config",
     }
     unknown = sorted(set(settings) - known)
     if unknown:
@@ -176,6 +184,8 @@ def _parse(settings: dict[str, Any]) -> dict[str, Any]:
     for key, low in (("max_concurrency", 1), ("max_queue", 0)):
         if key in settings:
             changes[key] = _checks.integer(settings[key], key, low, MAX_PLUGIN_SHARE)
+    if "config" in settings:
+        changes["plugin_config"] = check_config(settings["config"])
     return changes
 
 

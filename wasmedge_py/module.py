@@ -61,6 +61,9 @@ class Module(Handle):
         self.compiled_with: CompileOptions | None = None
         # Why this module runs in the interpreter although native code was asked for (else None).
         self.interpreter_fallback_reason: str | None = None
+        # Seconds spent compiling it to native code for this load; None when the code came from
+        # the AOT cache (or the module runs in the interpreter). See ``origin``.
+        self.compile_seconds: float | None = None
 
     @property
     def memory_minimums(self) -> tuple[int, ...]:
@@ -76,6 +79,16 @@ class Module(Handle):
     def engine(self) -> str:
         """``"aot"`` for natively compiled code, else ``"interpreter"``."""
         return "interpreter" if self.compiled_with is None else "aot"
+
+    @property
+    def origin(self) -> str:
+        """Where the code came from, for logs: ``"aot, from the AOT cache"``, ``"aot, compiled
+        in 0.41 s"`` or ``"interpreter"`` (what a deploy-time compile is meant to turn into cache hits)."""
+        if self.compiled_with is None:
+            return "interpreter"
+        if self.compile_seconds is None:
+            return "aot, from the AOT cache"
+        return f"aot, compiled in {self.compile_seconds:.2f} s"
 
     @classmethod
     def from_file(
@@ -128,6 +141,10 @@ class Module(Handle):
             stack_slots,
         )
         module.memory_minimums = memory_minimums
+        if compiled_with is None and module._imports_from(sandbox.DEADLINE_MODULE):
+            from .compiler import CompileOptions  # compiler imports this module
+
+            compiled_with = CompileOptions()  # only code compiled with deadline checks imports them
         module.compiled_with = compiled_with
         if wasm is not None:
             module.constant_results = constant_i32_exports(wasm)
@@ -235,10 +252,22 @@ class Module(Handle):
 
     @cached_property
     def imports(self) -> tuple[ImportType, ...]:
-        return tuple(
+        """The module's own imports (the deadline check that compiled code imports is hidden: every
+        instance links it itself)."""
+        hidden = (
+            sandbox.DEADLINE_MODULE if self.compiled_with is not None and self.compiled_with.deadline_checks else None
+        )
+        imports = (
             ImportType(
                 string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)), *_describe("Import", self._ptr, item)
             )
+            for item in self._listed("Import")
+        )
+        return tuple(item for item in imports if item.module != hidden)
+
+    def _imports_from(self, module_name: str) -> bool:
+        return any(
+            string_from_native(lib.WasmEdge_ImportTypeGetModuleName(item)) == module_name
             for item in self._listed("Import")
         )
 

@@ -20,6 +20,7 @@ from .host import Caller, HostFunction, HostModule
 from .instance import Instance
 from .limits import DEFAULT_MAX_PLUGIN_BYTES, PluginLimits
 from .module import Module
+from .plugin_config import CONFIG_GET_NAME, config_host_function
 from .plugin_errors import (
     PluginABIError,
     PluginClosedError,
@@ -106,7 +107,8 @@ def load_plugin(
     """Load, validate and instantiate the plugin at ``path`` in its own isolated instance.
 
     Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading;
-    ``host_functions`` are offered to the plugin as ``env.<name>`` imports beside ``env.host_log``."""
+    ``host_functions`` are offered to the plugin as ``env.<name>`` imports beside ``env.host_log``
+    (and ``env.config_get``, reading ``limits.plugin_config``, when the module imports it)."""
     path = _checks.path(path)
     limits = _checks.instance_of(limits, PluginLimits, "limits", optional=True) or PluginLimits()
     _checks.instance_of(module, Module, "module", optional=True)
@@ -199,6 +201,7 @@ class _ModuleFacts:
     exports: frozenset[str]  # names of the exported functions
     bad_signature: str | None  # the first ABI export with the wrong signature, described
     imports_env: bool
+    imports_config: bool  # env.config_get: only then is it linked
     # get_abi_version's result when its body is a bare constant (Module.constant_results)
     constant_abi_version: int | None
 
@@ -225,6 +228,7 @@ def _compute_facts(module: Module) -> _ModuleFacts:
         exports=frozenset(exported),
         bad_signature=bad_signature,
         imports_env=any(item.module == "env" for item in module.imports),
+        imports_config=any(item.module == "env" and item.name == CONFIG_GET_NAME for item in module.imports),
         constant_abi_version=module.constant_results.get("get_abi_version") if "get_abi_version" in exported else None,
     )
 
@@ -285,11 +289,10 @@ class Plugin:
         # Linking costs native work per instance (the service makes one per request): only for
         # plugins that import from env at all.
         self._log = _PluginLog(self.name, self.logger) if facts.imports_env else None
-        env = [HostModule("env", [self._log.host_function(), *host_functions])] if self._log else []
+        config = [config_host_function(limits.plugin_config)] if facts.imports_config else []
+        env = [HostModule("env", [self._log.host_function(), *config, *host_functions])] if self._log else []
         try:
-            self._instance = Instance(
-                module, fuel=limits.fuel, wasi=limits.wasi, host_modules=env, init_timeout=limits.timeout
-            )
+            self._instance = self._new_instance(module, limits, env)
         except WasmEdgeError as exc:
             raise PluginLoadError(
                 f"failed to instantiate plugin {path}: {getattr(exc, 'engine_message', exc)}"
@@ -302,6 +305,7 @@ class Plugin:
         self._initialized = False
         self._calls = 0
         self._closed = False
+        self._fuel_used: int | None = None if limits.fuel is None else 0
         self.abi_version: str | None = None
         self.abi_major = 1
         try:
@@ -309,6 +313,12 @@ class Plugin:
         except BaseException:
             self.close()
             raise
+
+    def _new_instance(self, module: Module, limits: PluginLimits, host_modules: list[HostModule]) -> Instance:
+        """The plugin's instance (run_plugin's native lifecycle hands over one it made: _lifecycle.py)."""
+        return Instance(
+            module, fuel=limits.fuel, wasi=limits.wasi, host_modules=host_modules, init_timeout=limits.timeout
+        )
 
     def _negotiate(self, constant_version: int | None = None) -> None:
         """Pick v1 or v2 from ``get_abi_version`` (absent means v1) and check the exports it needs.
@@ -381,6 +391,11 @@ class Plugin:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def fuel_used(self) -> int | None:
+        """Fuel the calls into this instance have used so far (None without a fuel limit)."""
+        return self._fuel_used
 
     def init(self) -> None:
         """Initialise the plugin's state; a plugin without ``init`` is ready as loaded."""
@@ -527,6 +542,8 @@ class Plugin:
             exc.add_note(f"while calling {name}() of plugin {self.path}")
             raise
         finally:
+            if self._fuel_used is not None and not self._instance.closed:  # each call's budget starts at 0
+                self._fuel_used += self._instance.total_cost
             if self._log is not None:
                 self._log.end_call()
 

@@ -21,8 +21,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from . import _lifecycle
 from .errors import ArgumentError, ValueRangeError, WasmEdgeError
 from .host import HostFunction
 from .limits import PluginLimits
@@ -48,23 +51,43 @@ def is_plugin_name(name: str) -> bool:
 Call = Callable[[Plugin], Any]
 
 
-def prepare_input(abi_major: int, value: Any) -> Call:
-    """Check ``value`` against ABI ``abi_major`` (``PluginInputError``) and return the call that
-    passes it: ``process(value)`` for v1, ``call_bytes`` for bytes and ``call_json`` otherwise for v2."""
+@dataclass
+class RunUsage:
+    """What one ``run_plugin`` cost, for metrics: the CPU time of the thread that ran the
+    lifecycle (instantiate to cleanup), and the fuel its calls used (None without a fuel limit)."""
+
+    cpu_seconds: float = 0.0
+    fuel_used: int | None = None
+
+
+def checked_input(abi_major: int, value: Any) -> tuple[str, Any]:
+    """Check ``value`` against ABI ``abi_major`` (``PluginInputError``): ``("process", int)`` for
+    v1, ``("bytes", bytes)`` for bytes and ``("json", (value, its JSON text))`` otherwise for v2."""
     if abi_major == 1:
         if isinstance(value, bool) or not isinstance(value, int):
             raise PluginInputError("input must be an integer")
         if not I32_MIN <= value <= I32_MAX:
             raise PluginInputError(f"input out of range: must be a 32-bit signed integer ({I32_MIN}..{I32_MAX})")
-        return lambda plugin: plugin.execute(value)
+        return "process", value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        return lambda plugin: plugin.call_bytes(data)
+        return "bytes", bytes(value)
     try:
         encoded = json_input(value, "input")
     except (ValueRangeError, ArgumentError) as exc:
         raise PluginInputError(str(exc)) from None
-    return lambda plugin: plugin.call_json(value, encoded=encoded)
+    return "json", (value, encoded)
+
+
+def prepare_input(abi_major: int, value: Any) -> Call:
+    """Check ``value`` against ABI ``abi_major`` (``PluginInputError``) and return the call that
+    passes it: ``process(value)`` for v1, ``call_bytes`` for bytes and ``call_json`` otherwise for v2."""
+    kind, payload = checked_input(abi_major, value)
+    if kind == "process":
+        return lambda plugin: plugin.execute(payload)
+    if kind == "bytes":
+        return lambda plugin: plugin.call_bytes(payload)
+    decoded, encoded = payload
+    return lambda plugin: plugin.call_json(decoded, encoded=encoded)
 
 
 def run_plugin(
@@ -76,13 +99,15 @@ def run_plugin(
     host_functions: Sequence[HostFunction] = (),
     on_step: Callable[[str], None] | None = None,
     on_answer: Callable[[Any, BaseException | None], None] | None = None,
+    usage: RunUsage | None = None,
 ) -> Any:
     """The plugin at ``path``'s answer to ``value``, from a fresh instance (see the module's doc).
 
     Pass a ``module`` from ``load_module`` (loaded under the same ``limits``) to skip loading.
     ``on_step(step)`` is called as each step after "load" begins ("initialize", "execute",
     "cleanup"). ``on_answer(output, error)`` is called with the request's outcome once it is
-    known and before a ``cleanup`` export runs, so a caller can answer without waiting for it."""
+    known and before a ``cleanup`` export runs, so a caller can answer without waiting for it.
+    ``usage``, when given, is filled in once the run is over, whatever its outcome."""
     limits = limits or PluginLimits()
     owned = None
     if module is None:
@@ -90,15 +115,40 @@ def run_plugin(
             module = owned = load_module(path, limits)
         except WasmEdgeError as exc:
             raise PluginStepError("load", exc) from exc
+    started = time.thread_time() if usage is not None else 0.0
     try:
-        return _run(path, value, limits, module, host_functions, on_step or _ignore, on_answer)
+        plan = _native_plan(path, limits, module, host_functions)
+        if plan is not None:  # the one-call lifecycle in the extension (see _lifecycle.py)
+            kind, payload = checked_input(plan.major, value)
+
+            def python_path(open_plugin: Callable[[], Plugin] | None, step: Callable[[str], None], answer: Any) -> Any:
+                return _run(path, value, limits, module, host_functions, step, answer, usage, open_plugin)
+
+            return _lifecycle.run(
+                os.fspath(path), module, limits, plan, kind, payload, on_step, on_answer, usage, python_path
+            )
+        return _run(path, value, limits, module, host_functions, on_step or _ignore, on_answer, usage)
     finally:
+        if usage is not None:
+            usage.cpu_seconds = time.thread_time() - started
         if owned is not None:
             owned.close()
 
 
 def _ignore(step: str) -> None:
     pass
+
+
+def _native_plan(path: object, limits: object, module: Module, host_functions: object) -> _lifecycle.ModulePlan | None:
+    """The module's plan for the native lifecycle, or None for the Python path: ABI mode, a
+    request it does not take (_lifecycle.takes), or arguments load_plugin refuses (it says why)."""
+    if not _lifecycle.NATIVE or not isinstance(limits, PluginLimits) or not isinstance(module, Module):
+        return None
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(host_functions, (list, tuple)):
+        return None
+    if not all(isinstance(item, HostFunction) for item in host_functions):
+        return None
+    return _lifecycle.takes(module, limits)
 
 
 def _run(
@@ -109,14 +159,21 @@ def _run(
     host_functions: Sequence[HostFunction],
     on_step: Callable[[str], None],
     on_answer: Callable[[Any, BaseException | None], None] | None,
+    usage: RunUsage | None,
+    open_plugin: Callable[[], Plugin] | None = None,
 ) -> Any:
+    """The Python path. ``open_plugin`` makes the plugin instead of load_plugin: the native
+    lifecycle hands over the instance it stopped on (_lifecycle.py)."""
     major = known_abi_major(module)
     call = prepare_input(major, value) if major is not None else None  # before instantiating
     try:
-        plugin = load_plugin(path, limits, module=module, host_functions=host_functions)
+        if open_plugin is not None:
+            plugin = open_plugin()
+        else:
+            plugin = load_plugin(path, limits, module=module, host_functions=host_functions)
     except WasmEdgeError as exc:
         raise PluginStepError("load", exc) from exc
-    with plugin:  # frees the instance whatever happens below
+    with plugin, _FuelInto(usage, plugin):  # frees the instance whatever happens below
         if call is None:
             call = prepare_input(plugin.abi_major, value)
         on_step("initialize")
@@ -136,6 +193,23 @@ def _run(
             raise PluginStepError("execute", exc) from exc
         _cleanup(plugin, on_step, on_answer, output, None)
         return output
+
+
+class _FuelInto:
+    """On leaving the lifecycle, however it ends: the fuel its calls used into ``usage``."""
+
+    __slots__ = ("usage", "plugin")
+
+    def __init__(self, usage: RunUsage | None, plugin: Plugin) -> None:
+        self.usage = usage
+        self.plugin = plugin
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.usage is not None:
+            self.usage.fuel_used = self.plugin.fuel_used
 
 
 def _cleanup(

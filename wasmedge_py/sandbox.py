@@ -27,10 +27,12 @@ an instruction we cannot decode is refused rather than run unguarded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ._binary import (
     Reader,
     UnsupportedModule,
+    read_import_entries,
     read_imports,
     sleb,
     split_sections,
@@ -52,7 +54,7 @@ SLOT_BYTES = 16  # one WasmEdge value
 FRAME_OVERHEAD_SLOTS = 8  # the frame record itself, roughly, in value-sized units
 LARGE_FRAME_SLOTS = 256  # calls into bigger frames are always counted
 
-_TYPE, _IMPORT, _FUNCTION, _TABLE, _GLOBAL, _EXPORT, _START, _CODE = 1, 2, 3, 4, 6, 7, 8, 10
+_TYPE, _IMPORT, _FUNCTION, _TABLE, _GLOBAL, _EXPORT, _START, _ELEMENT, _CODE = 1, 2, 3, 4, 6, 7, 8, 9, 10
 # Canonical section order (data count 12 sits between element 9 and code 10).
 _ORDER = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
@@ -491,6 +493,7 @@ def rewrite(
     module valid."""
     if len(data) >= 2**32:
         raise LoadError(f"{source} is larger than 4 GiB")
+    _refuse_reserved_imports(data, source)
     if max_stack_bytes is None and not needs_sandboxing(data):
         return data, None
     validate_original(data)
@@ -501,3 +504,301 @@ def rewrite(
         raise LoadError(f"cannot load {source}: {exc}", engine_message=str(exc)) from None
     except UnsupportedModule as exc:
         raise LoadError(f"cannot sandbox {source}: {exc}", engine_message=str(exc)) from None
+
+
+# -- deadline checks -------------------------------------------------------------------------
+#
+# For AOT code compiled without WasmEdge's interruptible flag (whose atomic check at every call
+# and back-edge costs 4-9x on call-heavy code): a counter global, decremented at every function
+# entry and loop header by how much work the region can do before the next one (its instruction
+# count, memory accesses weighted more), and by the length of every bulk memory or table
+# operation; when it runs out, the imported host function ``__wasmedge_py.deadline_check`` (see
+# deadline.py) traps with "interrupted" if the call's deadline has passed, else returns the
+# refill. A region is the instructions of a function or loop outside its nested loops: each runs
+# at most once per entry or iteration, so its weight bounds the work between two decrements.
+
+DEADLINE_MODULE = "__wasmedge_py"
+DEADLINE_FUNCTION = "deadline_check"
+CHECK_INTERVAL = 1 << 20  # weighted instructions between two deadline checks (~0.1-1 ms)
+_CHECK_OVERHEAD = 4  # the decrement itself, counted in every region
+_MEMORY_ACCESS_WEIGHT = 4  # a load or store can miss the cache: counted as several instructions
+# Bulk operations with a length on top of the stack (memory.init/copy/fill, table.init/copy/grow/
+# fill): FC sub-opcode -> right shift of the length (2 bytes or elements per unit of weight: about
+# the time they take, and never more than 2^31 units, so the counter cannot wrap around).
+_BULK_SHIFTS = dict.fromkeys((8, 10, 11, 12, 14, 15, 17), 1)
+_TYPE_CHECK = b"\x60\x00\x01\x7f"  # () -> i32
+# Instructions after which the next one may not be reached from the one before: control flow
+# (block, loop, if, else, end, branches, return, exception handling) and unreachable.
+_BRANCHING = {0x00, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x18, 0x19}
+
+
+def _renumbered(op: int, index: int, first_defined: int) -> bytes:
+    """``op index`` with a defined function's index moved past the added import."""
+    return bytes([op]) + uleb(index + 1 if index >= first_defined else index)
+
+
+def _walk(r: Reader, end: int) -> None:
+    """Advance ``r`` over one instruction (for loops that look at each one themselves)."""
+    op = r.byte()
+    _skip_immediates(op, r)
+    if r.pos > end:
+        raise UnsupportedModule("instruction runs past the end of its body")
+
+
+def _renumber_expression(r: Reader, first_defined: int) -> bytes:
+    """A constant expression read from ``r`` (up to its ``end``), with ``ref.func`` renumbered."""
+    out = bytearray()
+    while True:
+        at = r.pos
+        op = r.byte()
+        _skip_immediates(op, r)
+        if op == 0xD2:
+            out += _renumbered(op, Reader(r.data, at + 1).u32(), first_defined)
+        else:
+            out += r.data[at : r.pos]
+        if op == 0x0B:
+            return bytes(out)
+
+
+def _reftype(r: Reader) -> bytes:
+    start = r.pos
+    if r.byte() in (0x63, 0x64):
+        r.signed()
+    return r.data[start : r.pos]
+
+
+def _renumber_elements(payload: bytes, first_defined: int) -> bytes:
+    r = Reader(payload)
+    out = bytearray()
+    count = r.u32()
+    for _ in range(count):
+        flags = r.u32()
+        out += uleb(flags)
+        if flags & 0b010 and not flags & 0b001:  # active with an explicit table
+            out += uleb(r.u32())
+        if not flags & 0b001:  # active: the offset
+            out += _renumber_expression(r, first_defined)
+        if flags & 0b100:  # expressions
+            if flags & 0b011:
+                out += _reftype(r)
+            n = r.u32()
+            out += uleb(n) + b"".join(_renumber_expression(r, first_defined) for _ in range(n))
+        else:  # function indices
+            if flags & 0b011:
+                out += bytes([r.byte()])  # elemkind
+            n = r.u32()
+            out += uleb(n) + b"".join(uleb(_shifted(r.u32(), first_defined)) for _ in range(n))
+    return uleb(count) + bytes(out)
+
+
+def _shifted(index: int, first_defined: int) -> int:
+    return index + 1 if index >= first_defined else index
+
+
+def _renumber_globals(payload: bytes, first_defined: int) -> bytes:
+    r = Reader(payload)
+    count = r.u32()
+    out = bytearray()
+    for _ in range(count):
+        out += _reftype(r) + bytes([r.byte()])  # value type, mutability
+        out += _renumber_expression(r, first_defined)
+    return uleb(count) + bytes(out)
+
+
+def _renumber_exports(payload: bytes, first_defined: int) -> bytes:
+    r = Reader(payload)
+    count = r.u32()
+    out = bytearray()
+    for _ in range(count):
+        name = r.name()
+        kind, index = r.byte(), r.u32()
+        out += uleb(len(name)) + name + bytes([kind]) + uleb(_shifted(index, first_defined) if kind == 0 else index)
+    return uleb(count) + bytes(out)
+
+
+def _decrement(counter: bytes, check: bytes, amount: bytes) -> bytes:
+    """``counter -= <amount>`` (instructions leaving one i32 on the stack); if it is no longer
+    positive, ``counter = deadline_check()`` (which traps once the deadline has passed)."""
+    return (
+        (b"\x23" + counter + amount + b"\x6b\x24" + counter)  # global.get; amount; i32.sub; global.set
+        + (b"\x23" + counter + b"\x41\x00\x4c")  # global.get; i32.const 0; i32.le_s
+        + (b"\x04\x40\x10" + check + b"\x24" + counter + b"\x0b")  # if; call check; global.set; end
+    )
+
+
+@dataclass
+class _BodyScan:
+    """What the deadline rewrite needs to know of one function body."""
+
+    groups: int  # local declaration groups
+    groups_end: int  # where their count ends
+    code_start: int  # where the instructions start
+    n_locals: int  # parameters and locals
+    weight: int = _CHECK_OVERHEAD  # of the function's own region (outside its loops)
+    loops: list[tuple[int, int, int]] = field(default_factory=list)  # (header position, weight, run)
+    # (start, end, opcode, immediate, run): direct calls and ref.func (immediate: the function
+    # index), indirect calls (None), bulk operations (the length's shift). A run is a stretch of
+    # straight-line code: what is reached from its start, is reached from it unconditionally.
+    sites: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
+
+
+def _scan_body(body: bytes, n_params: int) -> _BodyScan:
+    r = Reader(body)
+    groups = r.u32()
+    groups_end = r.pos
+    n_locals = n_params
+    for _ in range(groups):
+        n_locals += r.u32()
+        _reftype(r)
+    scan = _BodyScan(groups, groups_end, r.pos, n_locals)
+    weights = [scan.weight]  # of the open regions, innermost last
+    blocks: list[bool] = []  # per open block: whether it is a loop
+    open_loops: list[int] = []  # indices in scan.loops, innermost last
+    run = 0
+    while r.pos < len(body):
+        at = r.pos
+        op = body[at]
+        _walk(r, len(body))
+        weights[-1] += _MEMORY_ACCESS_WEIGHT if 0x28 <= op <= 0x3E else 1
+        if op in _BRANCHING:
+            run += 1
+        if op == 0x03:
+            open_loops.append(len(scan.loops))
+            scan.loops.append((r.pos, 0, run))  # its weight is known at its end
+            weights.append(_CHECK_OVERHEAD)
+            blocks.append(True)
+        elif op in (0x02, 0x04, 0x06):
+            blocks.append(False)
+        elif op in (0x0B, 0x18) and blocks:  # end (the body's own final end closes no block), delegate
+            if blocks.pop():
+                loop = open_loops.pop()
+                header, _, header_run = scan.loops[loop]
+                scan.loops[loop] = (header, weights.pop(), header_run)
+        elif op in (0x10, 0x12, 0xD2):  # call, return_call, ref.func
+            scan.sites.append((at, r.pos, op, Reader(body, at + 1).u32(), run))
+        elif op in (0x11, 0x13):  # call_indirect, return_call_indirect
+            scan.sites.append((at, r.pos, op, None, run))
+        elif op == 0xFC and (shift := _BULK_SHIFTS.get(Reader(body, at + 1).u32())) is not None:
+            scan.sites.append((at, r.pos, op, shift, run))
+    scan.weight = weights[0]
+    return scan
+
+
+def _check_body(
+    body: bytes, scan: _BodyScan, callee_weights: list[int], counter: int, check: int, first_defined: int
+) -> bytes:
+    """``body`` with deadline decrements at every loop header (by the loop's weight), before every
+    call (by the weight of the callee's own region: the largest of any for an indirect call) and
+    before every bulk operation (by its length), and with its calls and ``ref.func`` renumbered
+    past the added import. Decrementing at call sites rather than at function entries leaves the
+    paths of a function that call nothing (the leaves of a recursion) without any check. The
+    constant decrements of one straight-line run are summed into its first one."""
+    g, c = uleb(counter), uleb(check)
+    scratch = uleb(scan.n_locals)  # an i32 local added if the body has a bulk operation
+    needs_scratch = False
+    edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement); start == end inserts
+    by_run: dict[int, list[int]] = {}  # run -> [position of its first decrement, summed weight]
+    indirect_weight = max(callee_weights, default=_CHECK_OVERHEAD)
+
+    def decrement(at: int, run: int, weight: int) -> None:
+        by_run.setdefault(run, [at, 0])[1] += weight
+
+    for at, weight, run in scan.loops:  # a header comes first in its run
+        decrement(at, run, weight)
+    for at, end, op, immediate, run in scan.sites:
+        if op == 0xFC:
+            needs_scratch = True
+            length = b"\x20" + scratch + b"\x41" + sleb(immediate or 0) + b"\x76"  # local.get; i32.const; shr_u
+            edits.append((at, at, b"\x21" + scratch + _decrement(g, c, length) + b"\x20" + scratch))
+        elif immediate is None:
+            decrement(at, run, indirect_weight)
+        elif op == 0xD2:
+            edits.append((at, end, _renumbered(op, immediate, first_defined)))
+        else:
+            callee = callee_weights[immediate - first_defined] if immediate >= first_defined else _CHECK_OVERHEAD
+            decrement(at, run, callee)
+            edits.append((at, end, _renumbered(op, immediate, first_defined)))
+    edits += [(at, at, _decrement(g, c, b"\x41" + sleb(weight))) for at, weight in by_run.values()]
+    edits.sort(key=lambda edit: (edit[0], edit[1] != edit[0]))  # inserts before a replacement at the same place
+    code_start = scan.code_start
+    if needs_scratch:
+        out = bytearray(uleb(scan.groups + 1) + body[scan.groups_end : code_start] + b"\x01\x7f")
+    else:
+        out = bytearray(body[:code_start])
+    copied = code_start
+    for start, end, replacement in edits:
+        out += body[copied:start] + replacement
+        copied = end
+    out += body[copied:]
+    return bytes(out)
+
+
+def _imports_deadline_module(sections: dict[int, bytes]) -> bool:
+    entries = read_import_entries(sections.get(_IMPORT, b"\0"))
+    return any(module == DEADLINE_MODULE.encode() for module, _, _ in entries)
+
+
+def _refuse_reserved_imports(data: bytes, source: str) -> None:
+    """A module may not import from ``__wasmedge_py``: compiled code that imports the deadline
+    check is taken to be stopped by it (malformed input is left for the engine to report)."""
+    try:
+        reserved = _imports_deadline_module({sid: payload for sid, payload in split_sections(data) if sid != 0})
+    except UnsupportedModule:
+        return
+    if reserved:
+        detail = f"it imports from {DEADLINE_MODULE}, a module name reserved for the host"
+        raise LoadError(f"cannot load {source}: {detail}", engine_message=detail)
+
+
+def add_deadline_checks(wasm: bytes, interval: int = CHECK_INTERVAL) -> bytes:
+    """``wasm`` with deadline checks (see above): the import ``__wasmedge_py.deadline_check`` is
+    added after the module's own function imports (so every defined function's index moves up by
+    one, everywhere it appears) and the counter global after its own globals, starting at
+    ``interval``. A module importing anything from ``__wasmedge_py`` itself is refused."""
+    sections = split_sections(wasm)
+    by_id = {sid: payload for sid, payload in sections if sid != 0}
+    types = _read_types(by_id.get(_TYPE, b"\0"))
+    if _imports_deadline_module(by_id):
+        raise UnsupportedModule(f"it imports from {DEADLINE_MODULE}, a module name reserved for the host")
+    imported_funcs, imported_globals = _count_imports(by_id.get(_IMPORT, b"\0"))
+    fr = Reader(by_id.get(_FUNCTION, b"\0"))
+    defined_types = [fr.u32() for _ in range(fr.u32())]
+    code = Reader(by_id.get(_CODE, b"\0"))
+    bodies = [code.take(code.u32()) for _ in range(code.u32())]
+    if len(bodies) != len(defined_types):
+        raise UnsupportedModule("function and code sections disagree")
+    defined_globals = Reader(by_id[_GLOBAL]).u32() if by_id.get(_GLOBAL) else 0
+    first_defined = len(imported_funcs)
+    counter = imported_globals + defined_globals
+    check = first_defined  # the import goes last among the function imports
+
+    replaced: dict[int, bytes] = {
+        _TYPE: _append_to_vector(by_id.get(_TYPE), [_TYPE_CHECK]),
+        _IMPORT: _append_to_vector(
+            by_id.get(_IMPORT), [_name(DEADLINE_MODULE) + _name(DEADLINE_FUNCTION) + b"\x00" + uleb(len(types))]
+        ),
+        _GLOBAL: _append_to_vector(
+            by_id.get(_GLOBAL) and _renumber_globals(by_id[_GLOBAL], first_defined),
+            [b"\x7f\x01\x41" + sleb(interval) + b"\x0b"],
+        ),
+    }
+    scans = [_scan_body(body, types[t][0] if t < len(types) else 0) for t, body in zip(defined_types, bodies)]
+    weights = [scan.weight for scan in scans]
+    for scan in scans:
+        for _, _, op, immediate, _ in scan.sites:
+            if op in (0x10, 0x12) and immediate is not None and immediate >= first_defined + len(scans):
+                raise UnsupportedModule(f"call to unknown function {immediate}")
+    checked = [_check_body(body, scan, weights, counter, check, first_defined) for body, scan in zip(bodies, scans)]
+    replaced[_CODE] = vec([uleb(len(body)) + body for body in checked])
+    if _EXPORT in by_id:
+        replaced[_EXPORT] = _renumber_exports(by_id[_EXPORT], first_defined)
+    if _START in by_id:
+        replaced[_START] = uleb(_shifted(Reader(by_id[_START]).u32(), first_defined))
+    if _ELEMENT in by_id:
+        replaced[_ELEMENT] = _renumber_elements(by_id[_ELEMENT], first_defined)
+    return _assemble(wasm[:8], sections, replaced)
+
+
+def _name(text: str) -> bytes:
+    encoded = text.encode()
+    return uleb(len(encoded)) + encoded

@@ -21,8 +21,9 @@
  * Dependencies: <stdint.h>, <stddef.h>, <stdlib.h> (malloc/free) and <string.h> (memcpy/strlen)
  * from wasi-libc. None of these import anything from the host. The header deliberately uses no
  * stdio: printf and friends pull in `wasi_snapshot_preview1` imports, and the host provides no
- * WASI to plugins (ABI.md, section 5). The only import the SDK can create is `env.host_log`, and
- * only if the plugin calls wp_log / wp_log_n (see "Logging").
+ * WASI to plugins (ABI.md, section 5). The only imports the SDK can create are `env.host_log`, only
+ * if the plugin calls wp_log / wp_log_n (see "Logging"), and `env.config_get`, only if it calls
+ * wp_config_* (see "Configuration").
  *
  * Works as C11 and as C++17. The C++ layer (namespace wp, std::string_view in and std::string
  * out) is at the end and is opt-in.
@@ -293,6 +294,50 @@ static inline void wp_log_n(int32_t level, const char *msg, size_t len) {
 static inline void wp_log(int32_t level, const char *msg) { wp_log_n(level, msg, strlen(msg)); }
 
 /* ------------------------------------------------------------------------------------------------
+ * Configuration
+ * --------------------------------------------------------------------------------------------- */
+
+/* The [config] table of the plugin's plugin.toml: string keys and values that the host keeps and
+ * the plugin reads through env.config_get (ABI.md, "Configuration"). As with logging, the import
+ * exists only if the plugin calls one of these functions, so a plugin that reads no configuration
+ * imports nothing for it. A value is at most WP_CONFIG_MAX_VALUE bytes (the host refuses a
+ * plugin.toml with a longer one) and stays the same for the life of the instance. */
+#define WP_CONFIG_NOT_FOUND (-1)
+#define WP_CONFIG_MAX_VALUE 4096
+
+WPI_IMPORT("env", "config_get")
+int32_t wpi_host_config_get(const char *key, int32_t key_len, char *buf, int32_t cap);
+
+/* Copy the value of the `key_len`-byte `key` into `buf`, at most `cap` bytes, no NUL added.
+ * Returns the value's whole length, which may exceed `cap` (only `cap` bytes were copied then:
+ * call again with a larger buffer), or WP_CONFIG_NOT_FOUND when the key is not set. `buf` may be
+ * NULL when `cap` is 0, to ask for the length only. */
+static inline int32_t wp_config_read_n(const char *key, size_t key_len, char *buf, size_t cap) {
+    if (key_len > 0x7FFFFFFFu) return WP_CONFIG_NOT_FOUND;
+    if (cap > 0x7FFFFFFFu) cap = 0x7FFFFFFFu;
+    return wpi_host_config_get(key, (int32_t)key_len, buf, (int32_t)cap);
+}
+
+/* wp_config_read_n for a NUL-terminated key. */
+static inline int32_t wp_config_read(const char *key, char *buf, size_t cap) {
+    return wp_config_read_n(key, strlen(key), buf, cap);
+}
+
+/* The value of `key` as a NUL-terminated string from malloc (free it when done), or NULL when the
+ * key is not set or memory runs out (wp_config_read tells the two apart). A value holding a NUL
+ * byte ends there for C string functions; wp_config_read and the C++ wp::config_get see it all. */
+static inline char *wp_config_get(const char *key) {
+    int32_t len = wp_config_read(key, NULL, 0);
+    char *value;
+    if (len < 0) return NULL;
+    value = (char *)malloc((size_t)len + 1);
+    if (value == NULL) return NULL;
+    if (len > 0) wp_config_read(key, value, (size_t)len); /* the configuration never changes */
+    value[len] = '\0';
+    return value;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * The glue behind the macros (internal: wpi_)
  * --------------------------------------------------------------------------------------------- */
 
@@ -448,6 +493,7 @@ WPI_EXTERN_C_END
 #if __cplusplus < 201703L
 #error "the wasmedge_plugin.h C++ layer needs C++17 (-std=c++17)"
 #endif
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -471,6 +517,16 @@ inline int32_t fail_at(int32_t code, std::string_view msg, uint64_t pos) {
 }
 
 inline void log(int32_t level, std::string_view msg) { wp_log_n(level, msg.data(), msg.size()); }
+
+/* The value of configuration key `key` (the plugin.toml [config] table), or std::nullopt when it
+ * is not set. */
+inline std::optional<std::string> config_get(std::string_view key) {
+    int32_t len = wp_config_read_n(key.data(), key.size(), nullptr, 0);
+    if (len < 0) return std::nullopt;
+    std::string value(static_cast<size_t>(len), '\0');
+    if (len > 0) wp_config_read_n(key.data(), key.size(), value.data(), value.size());
+    return value;
+}
 
 /* Copies: the host frees the output with free(), and a std::string's buffer cannot be detached
  * from it. The copy is one memcpy next to the work that produced the string. */

@@ -11,24 +11,25 @@ import pytest
 from support.hostile import build
 from support.server import wait_until
 
-import wasmedge_py.plugin
+import server.runner
 from server.app import POOL
 from wasmedge_py.limits import DEFAULT_TIMEOUT_MS
 
 
 def record_execute_spans(monkeypatch) -> list[tuple[float, float, str]]:
-    """Wrap Plugin.execute to record (start, end, thread) of each native process() call."""
+    """Wrap the runner's run_plugin to record (start, end, thread) of each lifecycle (one native
+    call in API mode: _lifecycle.py)."""
     spans: list[tuple[float, float, str]] = []
-    original = wasmedge_py.plugin.Plugin.execute
+    original = server.runner.run_plugin
 
-    def execute(self, x):
+    def run_plugin(*args, **kwargs):
         start = time.perf_counter()
         try:
-            return original(self, x)
+            return original(*args, **kwargs)
         finally:
             spans.append((start, time.perf_counter(), threading.current_thread().name))
 
-    monkeypatch.setattr(wasmedge_py.plugin.Plugin, "execute", execute)
+    monkeypatch.setattr(server.runner, "run_plugin", run_plugin)
     return spans
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from support.server import wait_until
 
-import wasmedge_py.plugin
+import server.runner
 from server.app import POOL
 from wasmedge_py import PluginLimits
 from wasmedge_py.limits import ManifestError
@@ -81,13 +82,13 @@ async def test_waiting_plugins_take_turns(make_client, store, busy, monkeypatch)
     store.add("second", "busy")
     client = await make_client(workers=1, queue=8, timeout_ms=30_000)
     order: list[str] = []
-    original = wasmedge_py.plugin.Plugin.execute
+    original = server.runner.run_plugin
 
-    def execute(self, x):
-        order.append(self.name)
-        return original(self, x)
+    def run_plugin(path, *args, **kwargs):  # each run, as its worker starts it (natively or not)
+        order.append(Path(path).stem)
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(wasmedge_py.plugin.Plugin, "execute", execute)
+    monkeypatch.setattr(server.runner, "run_plugin", run_plugin)
     pool = client.app[POOL]
     runs = [start(client, "first", busy)]  # holds the only thread while the others queue
     await wait_until(lambda: pool.running == 1)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client.parser import text_string_to_metric_families
-from support.server import settings_for
+from support.server import metric_samples, settings_for
 
 from server.app import make_app
 
@@ -62,14 +61,6 @@ async def test_plugins_say_which_engine_runs_each_plugin(make_client, store, tmp
     assert any("running in the interpreter" in r.getMessage() for r in caplog.records)
 
 
-def _samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 async def test_metrics_count_requests_by_plugin_and_status(client, store):
     store.add("neg", "negative_code")
     await client.post("/run", json={"plugin": "hello", "input": 1})
@@ -81,7 +72,7 @@ async def test_metrics_count_requests_by_plugin_and_status(client, store):
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
-    samples = _samples(await response.text())
+    samples = metric_samples(await response.text())
     count = lambda plugin, status: samples.get(  # noqa: E731
         ("wasmedge_py_requests_total", (("plugin", plugin), ("status", status))), 0
     )

@@ -78,14 +78,14 @@ async def test_host_log_bytes_are_capped_per_call_and_per_instance(make_client, 
 # -- WASI stdio: a real server process, since it changes the process's file descriptors ----------
 
 
-@pytest.mark.parametrize("entry_point", ["python -m server", "gunicorn"])
+@pytest.mark.parametrize("entry_point", ["python -m server", "gunicorn", "gunicorn --preload"])
 def test_wasi_output_is_routed_escaped_and_stdin_is_empty(store, entry_point):
     """A WASI plugin's stdout and stderr reach the log only as escaped, labelled lines, and its
     stdin is /dev/null, not what the operator's terminal (here, a pipe) holds."""
     store.add("wasi_stdio", "wasi_stdio", manifest="wasi = true\n")
     port = free_port()
-    if entry_point == "gunicorn":
-        args = gunicorn_command(port, 1)
+    if entry_point.startswith("gunicorn"):  # --preload: the app is made before the fork
+        args = gunicorn_command(port, 1, *entry_point.split()[1:])
     else:
         args = [sys.executable, "-m", "server", "--port", str(port)]
     process = subprocess.Popen(

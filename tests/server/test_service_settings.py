@@ -17,7 +17,9 @@ def test_defaults():
     assert settings.max_body == 64 * 1024 and settings.store_kind == "local"
 
 
-def test_environment_sets_every_option():
+def test_environment_sets_every_option(tmp_path):
+    (tmp_path / "plugins.lock").write_text("version = 1\n")
+    (tmp_path / "token").write_text("a-token-of-16-chars-or-more\n")
     environ = {
         "WASMEDGE_PY_HOST": "0.0.0.0",
         "WASMEDGE_PY_PORT": "9000",
@@ -31,9 +33,14 @@ def test_environment_sets_every_option():
         "WASMEDGE_PY_PLUGIN_CONCURRENCY": "2",
         "WASMEDGE_PY_PLUGIN_QUEUE": "0",
         "WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT": "yes",
+        "WASMEDGE_PY_WARM": "on",
         "WASMEDGE_PY_MAX_PLUGIN_BYTES": "5000",
         "WASMEDGE_PY_MAX_MANIFEST_BYTES": "500",
         "WASMEDGE_PY_STORE_THREADS": "2",
+        "WASMEDGE_PY_LOCK": str(tmp_path / "plugins.lock"),
+        "WASMEDGE_PY_PUBLISH": "1",
+        "WASMEDGE_PY_TOKEN_FILE": str(tmp_path / "token"),
+        "WASMEDGE_PY_REQUIRE_TOKEN": "run",
     }
     settings = parse_settings([], environ=environ)
     assert settings == Settings(
@@ -49,9 +56,15 @@ def test_environment_sets_every_option():
         plugin_concurrency=2,
         plugin_queue=0,
         allow_unlimited_timeout=True,
+        warm=True,
         max_plugin_bytes=5000,
         max_manifest_bytes=500,
         store_threads=2,
+        lock=tmp_path / "plugins.lock",
+        publish=True,
+        token_file=tmp_path / "token",
+        require_token=("run",),
+        token="a-token-of-16-chars-or-more",
     )
     assert {o.env for o in OPTIONS} == set(environ)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gunicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.settings import Settings
 
@@ -118,8 +119,36 @@ def post(url: str, payload: dict, timeout: float = 10.0) -> tuple[int, dict]:
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, dict]:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.status, json.loads(response.read())
+    """(status, JSON body), for error statuses too (a 503 from /readyz, say)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def wait_until_serving(base: str, lines: Lines, timeout: float = 20.0) -> None:
+    """Poll ``base``/healthz until the server answers; fail with its output after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            get(f"{base}/healthz")
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "".join(lines.all)
+            time.sleep(0.05)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def metric_samples(text: str) -> Samples:
+    """A Prometheus text exposition as {(sample name, sorted labels): value}."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 # gunicorn 27 opens a control socket in $HOME by default; two test runs at once would share it.
@@ -142,6 +171,10 @@ def gunicorn_command(port: int, workers: int, *flags: str) -> list[str]:
         *flags,
         *NO_CONTROL_SOCKET,
     ]
+
+
+# gunicorn flag: the service's gunicorn settings (metrics that add up across workers).
+GUNICORN_CONF = ("-c", "python:server.gunicorn_conf")
 
 
 def free_port() -> int:
