@@ -10,7 +10,8 @@ fib(30) from bench/fib.c (built by ``bench/run.py``: build/bench/fib.wasm and fi
 - AOT + deadline checks (timeout set, no guard);
 - AOT + stack guard + deadline checks: what ``Plugin`` runs with its default limits;
 - with ``--before``: the same for an already stack-guarded binary (e.g. one written by an older
-  ``sandbox.guard_stack``), to compare two versions of the rewrite in one run.
+  ``sandbox.guard_stack``), to compare two versions of the guard in one run (its deadline checks
+  are added by the current ``add_deadline_checks``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ def main() -> None:
     variants: dict[str, tuple[bytes, CompileOptions, int | None, float | None]] = {
         "AOT, no timeout, no guard": (original, CompileOptions(interruptible=False), None, None),
         "AOT + timeout (deadline checks)": (original, CompileOptions(), None, TIMEOUT),
-        "AOT + timeout + stack guard (Plugin default)": (sandbox.guard_stack(original, slots), CompileOptions(), slots, TIMEOUT),
+        "AOT + timeout + stack guard (Plugin default)": (
+            sandbox.guard_stack(original, slots),
+            CompileOptions(),
+            slots,
+            TIMEOUT,
+        ),
     }
     if args.before:
         variants["same, --before binary"] = (args.before.read_bytes(), CompileOptions(), slots, TIMEOUT)
@@ -59,7 +65,9 @@ def main() -> None:
         bodies = {"native C: gcc -O2": native_body(fib_native)}
         modules = []
         for name, (wasm, options, stack_slots, timeout) in variants.items():
-            module = w.Module.from_compiled(cache.get_or_compile(wasm, options), stack_slots=stack_slots, compiled_with=options)
+            module = w.Module.from_compiled(
+                cache.get_or_compile(wasm, options), stack_slots=stack_slots, compiled_with=options
+            )
             instance = w.Instance(module)
             modules += [instance, module]
             bodies[name] = wasm_body(instance.function("fib"), timeout)

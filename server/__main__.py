@@ -92,7 +92,8 @@ async def serve(settings: Settings) -> None:
         shown = f"[{host}]" if ":" in host else host
         pool = app[POOL]
         log.info(
-            "serving on http://%s:%d from %s with %d worker threads, queue %d (per plugin: %d running, %d waiting)",
+            "serving on http://%s:%d from %s with %d worker threads, queue %d (per plugin: %d running, %d waiting), "
+            "%s event loop",
             shown,
             port,
             describe_store(settings),
@@ -100,6 +101,7 @@ async def serve(settings: Settings) -> None:
             settings.queue,
             pool.plugin_concurrency,
             pool.plugin_queue,
+            settings.event_loop,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -165,6 +167,15 @@ def _exit_after(seconds: float) -> None:
     threading.Thread(target=exit_now, name="shutdown-deadline", daemon=True).start()
 
 
+def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``--event-loop``'s loop (None: asyncio's default)."""
+    if event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
 def parse_settings(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, prog: str | None = None
 ) -> Settings:
@@ -184,7 +195,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     settings = parse_settings(argv, prog=prog)
     prepare_process(settings)
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            runner.run(serve(settings))
     except OSError as exc:  # e.g. the port is taken
         log.error("cannot serve on %s:%d: %s", settings.host, settings.port, exc)
         return 1

@@ -97,6 +97,8 @@ async def run(request: web.Request) -> web.Response:
     app = request.app
     name, x = parse_run_request(await read_body(request, app[SETTINGS].max_body))
     request[PLUGIN] = name
+    if not await app[REGISTRY].listing.may_hold(name):  # answered on the loop (server/listing.py)
+        raise PluginNotFound(name)
     output = await app[RUNNER].run(name, x)
     return web.json_response({"output": output})
 

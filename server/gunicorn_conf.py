@@ -19,6 +19,7 @@ gauges (in flight, queue depth, ...) are dropped (``child_exit``).
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -30,7 +31,11 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # when the directory must be kept as it is.
 _PREPARED_BY_ENV = "_WASMEDGE_PY_METRICS_PREPARED_BY"
 
-worker_class = "aiohttp.GunicornWebWorker"
+# aiohttp's worker on uvloop when it is installed, as python -m server's --event-loop default
+# (README "Performance"); a -k on the command line wins.
+worker_class = (
+    "aiohttp.GunicornUVLoopWebWorker" if importlib.util.find_spec("uvloop") is not None else "aiohttp.GunicornWebWorker"
+)
 
 
 def prepare_metrics_dir() -> Path:

@@ -43,6 +43,7 @@ from wasmedge_py.lockfile import LockFile, LockFileError, Pin
 from wasmedge_py.runtime import is_plugin_name
 
 from .errors import ServiceError
+from .listing import StoreListing
 from .settings import Settings
 from .storeio import DEFAULT_STORE_THREADS, StoreIO, StoreUnavailable
 
@@ -147,6 +148,7 @@ class Registry:
         self._describe_lock = threading.Lock()  # /plugins instantiates one plugin at a time
         self._on_load = on_load
         self._entries: dict[str, Entry] = {}
+        self.listing = StoreListing(self.io, self._names_in_store, cached=self._entries)  # 404s on the loop
         self._lock = threading.Lock()  # guards _entries, _load_locks and every Entry.users/retired
         self._load_locks: dict[str, threading.Lock] = {}
 
@@ -389,6 +391,11 @@ class Registry:
         files do not answer in time: ``describe`` says so)."""
         listed = self.io.call(("list",), "the store's listing", self._list, self.io.deadline())
         return [name for name in listed if self._exists(name)]
+
+    def _names_in_store(self) -> list[str]:
+        """Every entry of the store's directory, for ``listing`` (on a store thread): one
+        ``listdir``; what it cannot tell (an unreadable store) the usual path does."""
+        return os.listdir(self.root)
 
     def _list(self) -> list[str]:
         self.check_store()

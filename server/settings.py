@@ -6,6 +6,7 @@ ours, reads exactly the same environment variables with the same defaults and ch
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,24 @@ def _text(text: str) -> str:
     if not text:
         raise SettingsError("must not be empty")
     return text
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def default_event_loop() -> str:
+    """uvloop when it is installed (the ``server`` extra): the same requests for less CPU (README
+    "Performance"); asyncio's own loop otherwise."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def _event_loop(text: str) -> str:
+    loop = text.strip().lower()
+    if loop not in EVENT_LOOPS:
+        raise SettingsError(f"expected {' or '.join(EVENT_LOOPS)}, got {text!r}")
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise SettingsError("uvloop is not installed (pip install uvloop, or the package's server extra)")
+    return loop
 
 
 def _path(text: str) -> Path:
@@ -318,6 +337,15 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
     ),
     Option(
+        "event_loop",
+        "--event-loop",
+        "WASMEDGE_PY_EVENT_LOOP",
+        _event_loop,
+        None,
+        "the event loop: uvloop or asyncio (default: uvloop when it is installed)",
+        "LOOP",
+    ),
+    Option(
         "log_level",
         "--log-level",
         "WASMEDGE_PY_LOG_LEVEL",
@@ -350,6 +378,7 @@ class Settings:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     grace: float = DEFAULT_GRACE_S
     log_level: str = "INFO"
+    event_loop: str = field(default_factory=default_event_loop)  # for python -m server; gunicorn: its -k
     lock: Path | None = None
     publish: bool = False
     token_file: Path | None = None
@@ -373,6 +402,8 @@ class Settings:
             values[option.field] = option.default if value is None else value
         if values["workers"] is None:
             values["workers"] = default_workers()
+        if values["event_loop"] is None:
+            values["event_loop"] = default_event_loop()
         plugins, kind = _store(values.pop("plugins"), environ)
         return cls(plugins=plugins, store_kind=kind, token=_token(values, environ), **values)  # type: ignore[arg-type]
 

@@ -87,8 +87,30 @@ class StoreIO:
         ``StoreUnavailable`` if it has not returned by ``deadline``. ``what`` names it in messages
         ("reading <what> ...")."""
         now = time.monotonic()
+        access = self._join_or_start(key, what, fn, now)
+        if not access.done.wait(max(0.0, deadline - now)):
+            self._report(access)
+            raise StoreUnavailable(
+                f"plugin store unavailable: reading {what} took longer than {self.timeout * 1000:.0f} ms"
+            )
+        if access.error is not None:
+            raise access.error
+        return access.value  # type: ignore[return-value]
+
+    def submit(self, key: Hashable, what: str, fn: Callable[[], object]) -> None:
+        """Start ``fn()`` on a store thread and return at once: ``fn`` hands its outcome over
+        itself (to an event loop, say), and whoever waits for it keeps the deadline. ``key`` must
+        not be in flight (``ValueError``): joining would never run ``fn``."""
+        self._join_or_start(key, what, fn, time.monotonic(), join=False)
+
+    def _join_or_start(self, key: Hashable, what: str, fn: Callable[[], T], now: float, join: bool = True) -> _Access:
+        """The access of ``key`` in flight (``ValueError`` unless ``join``), or a new one queued
+        for a store thread; refused (``StoreUnavailable``) when the one in flight is past its
+        timeout or the store is full."""
         with self._cond:
             access = self._in_flight.get(key)
+            if access is not None and not join:
+                raise ValueError(f"an access of {key!r} is already in flight")
             if access is None:
                 if self._closed:
                     raise StoreUnavailable("plugin store unavailable: the server is shutting down")
@@ -104,14 +126,7 @@ class StoreIO:
                 raise StoreUnavailable(
                     f"plugin store unavailable: reading {what} has not returned for {now - access.started:.1f} s"
                 )
-        if not access.done.wait(max(0.0, deadline - now)):
-            self._report(access)
-            raise StoreUnavailable(
-                f"plugin store unavailable: reading {what} took longer than {self.timeout * 1000:.0f} ms"
-            )
-        if access.error is not None:
-            raise access.error
-        return access.value  # type: ignore[return-value]
+        return access
 
     def _report(self, access: _Access) -> None:
         with self._cond:

@@ -91,6 +91,29 @@ def test_a_runaway_is_stopped_within_10_ms_of_its_deadline(runaways, name, args)
     assert max(late) < 0.25  # even on a loaded machine
 
 
+MUTUAL = """
+(module
+  (func $wide (export "wide") (param i32) (result i32)
+    (if (result i32) (i32.lt_s (local.get 0) (i32.const 2)) (then (local.get 0))
+      (else (i32.add (call $step (i32.sub (local.get 0) (i32.const 1)))
+                     (call $step (i32.sub (local.get 0) (i32.const 2)))))))
+  (func $step (param i32) (result i32) (call $wide (local.get 0)))
+)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first, count", [(0, 1), (1, 1), (0, 2)], ids=["wide", "step", "both"])
+def test_a_forged_twins_section_cannot_skip_the_checks(wat, tmp_path, first, count):
+    """The stack guard's twins section lets a twin's calls go undecremented (their callees'
+    weights are counted in the twin's), but never a call to a twin: whatever a module claims is
+    a twin, every cycle of calls still decrements (unguarded here, so nothing rewrites it)."""
+    forged = wat(source=MUTUAL).read_bytes() + sandbox._twins_section(first, count)
+    with load_aot(forged, cache=AotCache(tmp_path), max_stack_bytes=None) as module, w.Instance(module) as instance:
+        late = _lateness(instance.function("wide"), 36, tries=1)
+    assert late[0] < 0.25
+
+
 @pytest.mark.slow
 def test_a_call_that_ends_in_time_is_unaffected_and_the_instance_survives_stops(runaways):
     with w.Instance(runaways) as instance:

@@ -1,13 +1,15 @@
 """The one-call lifecycle (wasmedge_py/_lifecycle.py, _native/lifecycle.c): ``run_plugin`` in API
 mode runs a request in one call into the extension and, at the first unhappy turn, replays it on
 the Python path. The same requests -- answers, traps, timeouts, error codes, bad v2 output,
-missing exports, stack exhaustion, fuel, callbacks -- give the same answers, exceptions, log
-lines, callbacks and fuel in API mode and in ABI mode (always the Python path), each in a fresh
-interpreter."""
+missing exports, stack exhaustion, fuel, callbacks, host_log (within and over its per-call
+budget), config_get, host functions that fail, WASI stdio -- give the same answers, exceptions,
+log lines, callbacks, fuel and output in API mode and in ABI mode (always the Python path), each
+in a fresh interpreter."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -53,6 +55,35 @@ V2_PICKY = """
     (if (i32.eq (local.get $c) (i32.const 0x65)) (then (return (i64.const 0))))
     (if (i32.eq (local.get $c) (i32.const 0x78)) (then (return (call $pack (i32.const 100) (i32.const 2000)))))
     (call $pack (i32.const 100) (i32.const 2))))
+"""
+
+# A v1 plugin importing env: init logs "hello", cleanup nothing; process(1) logs from outside its
+# memory and process(2) reads a config key from outside it (the host function fails: a trap);
+# process(3) logs "hello" 120 times first (over the budget, and no later call logs); process(x)
+# then logs the value of the config key "greeting" (copied to 100) and returns its length (-1
+# when there is none: an error code).
+ENV_PICKY = """
+(module
+  (import "env" "host_log" (func $log (param i32 i32 i32)))
+  (import "env" "config_get" (func $config_get (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "greeting")
+  (data (i32.const 16) "hello")
+  (func (export "init") (result i32) (call $log (i32.const 1) (i32.const 16) (i32.const 5)) (i32.const 0))
+  (func (export "cleanup") (result i32) (i32.const 0))
+  (func (export "process") (param $x i32) (result i32)
+    (local $i i32)
+    (if (i32.eq (local.get $x) (i32.const 3))
+      (then (loop $again
+        (call $log (i32.const 1) (i32.const 16) (i32.const 5))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const 120))))))
+    (if (i32.eq (local.get $x) (i32.const 1)) (then (call $log (i32.const 1) (i32.const 70000) (i32.const 10))))
+    (if (i32.eq (local.get $x) (i32.const 2))
+      (then (drop (call $config_get (i32.const 70000) (i32.const 8) (i32.const 0) (i32.const 0)))))
+    (local.set $x (call $config_get (i32.const 0) (i32.const 8) (i32.const 100) (i32.const 64)))
+    (call $log (i32.const 2) (i32.const 100) (local.get $x))
+    (local.get $x)))
 """
 
 # Each case: (module, input, limits as PluginLimits keywords, callbacks, how it runs in API mode:
@@ -109,6 +140,41 @@ def _cases(wat, built_plugins) -> list[tuple[str, object, dict, bool, bool | Non
         (picky, [1], INTERPRETER, True, False),  # the C's run is fine; Python replays for the bad JSON
         (picky, {"a": 1}, INTERPRETER, False, True),
     ]
+    return cases + _import_cases(wat, built_plugins)
+
+
+def _import_cases(wat, built_plugins) -> list[tuple[str, object, dict, bool, bool | None]]:
+    """Requests to plugins importing env (host_log, config_get) or WASI."""
+    flood, env_picky, stdio = str(wat("log_flood")), str(wat(source=ENV_PICKY)), str(wat("wasi_stdio"))
+    upper = str(built_plugins / "plugins" / "upper" / "upper.wasm")
+    greeting = {"plugin_config": {"greeting": "hi there"}}
+    cases: list[tuple[str, object, dict, bool, bool | None]] = []
+    for engine in (INTERPRETER, AOT):
+        cases += [
+            (flood, 3, engine, True, False),
+            (flood, 150, engine, True, False),  # over 100 messages in process
+            (flood, -20, engine, False, False),  # over 64 KiB in process
+            (upper, {"bytes": "hello, world"}, engine, True, False),
+            (upper, {"bytes": ""}, engine, False, True),  # error -3 with a message
+            (env_picky, 5, engine | greeting, True, False),
+            (env_picky, 3, engine | greeting, False, False),  # the dropped messages said at the end
+            (env_picky, 5, engine, True, True),  # no such key: error code -1, then cleanup
+            (env_picky, 1, engine | greeting, False, True),  # host_log raises
+            (env_picky, 2, engine | greeting, True, True),  # config_get raises
+            (stdio, 7, engine | {"wasi": {}}, True, False),
+            (stdio, 7, engine, False, None),  # WASI disabled: the Python path says so
+        ]
+    cases += [
+        (flood, 150, INTERPRETER | {"fuel": 1_000_000}, False, False),
+        (flood, 150, INTERPRETER | {"fuel": 500}, False, True),  # out of fuel amid the flood
+        (
+            stdio,
+            7,
+            INTERPRETER | {"wasi": {"args": ["a"], "env": {"K": "v"}, "preopens": ["/data:/tmp"]}},
+            False,
+            False,
+        ),
+    ]
     return cases
 
 
@@ -146,6 +212,8 @@ modules = {}
 for path, value, limits, callbacks, _ in json.loads(sys.argv[1]):
     if isinstance(value, dict) and list(value) == ["bytes"]:
         value = value["bytes"].encode()
+    if "wasi" in limits:
+        limits["wasi"] = w.Wasi(**limits["wasi"])
     limits = w.PluginLimits(**limits)
     events, usage = [], RunUsage()
     logs.clear(); stops.clear()
@@ -166,10 +234,16 @@ print(json.dumps(out, default=lambda data: data.decode("latin-1")))  # bytes ans
 def _probe(cases: list, **env: str) -> dict:
     environment = {k: v for k, v in os.environ.items() if k != "WASMEDGE_LIB"} | env
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(cases)], env=environment, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", PROBE, json.dumps(cases)],
+        env=environment,
+        stdin=subprocess.DEVNULL,  # what a WASI plugin reads
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    *written, last = done.stdout.strip().splitlines()
+    return json.loads(last) | {"stdout": written}  # what WASI plugins wrote
 
 
 @api_only
@@ -188,14 +262,87 @@ def test_requests_give_the_same_outcomes_natively_and_on_the_python_path(wat, bu
         else:
             assert stops and stops[-1] == case[4], (case, stops)
     assert api["results"][0]["outcome"] == ["ok", 43]
+    assert api["stdout"] == abi["stdout"] and api["stdout"].count("hello from WASI") == 3
 
 
 @api_only
-def test_a_module_with_imports_takes_the_python_path(wat):
+def test_host_log_keeps_its_budget_per_call_in_one_native_run(wat, caplog, monkeypatch):
+    """init, process and cleanup run in one call into the C, yet each has its own budget: the
+    101st to 150th messages of process are dropped and said so right after them, and cleanup's
+    message is shown."""
+    path = wat("log_flood")
     limits = w.PluginLimits(aot=False)
-    with w.load_module(wat("v2_reverse"), limits) as module:
-        assert _lifecycle.takes(module, limits) is None
-        assert w.run_plugin(wat("v2_reverse"), b"abc", limits, module=module) == b"cba"
+    stopped = _count_stops(monkeypatch)
+    with caplog.at_level(logging.INFO, "wasmedge_py.plugin"), w.load_module(path, limits) as module:
+        assert w.run_plugin(path, 150, limits, module=module) == 150
+    assert stopped == [False]
+    lines = [record.getMessage() for record in caplog.records if record.name == "wasmedge_py.plugin.log_flood"]
+    assert len(lines) == 1 + 100 + 1 + 1
+    assert lines[0].endswith(f"[... {0x7FFFFFFF - 4096} more bytes not shown]")
+    assert lines[101].startswith("plugin log_flood: 50 more log messages (2750 bytes) dropped")
+    assert lines[102] == "plugin log_flood: cleaned up"
+
+
+def _count_stops(monkeypatch) -> list[bool]:
+    """Whether each native run (of the stages up to a pause) stopped, from now on."""
+    stopped: list[bool] = []
+    run = _lifecycle.NativeRun.run
+
+    def counted(self, until):
+        done = run(self, until)
+        stopped.append(not done)
+        return done
+
+    monkeypatch.setattr(_lifecycle.NativeRun, "run", counted)
+    return stopped
+
+
+@api_only
+def test_which_imports_the_native_lifecycle_takes(wat):
+    """env and WASI (when the limits link it) are made per request; an import from elsewhere, or
+    WASI that the limits do not link, is left to the Python path, which names it."""
+    limits, with_wasi = w.PluginLimits(aot=False), w.PluginLimits(aot=False, wasi=w.Wasi())
+    other = wat(
+        source='(module (import "other" "f" (func)) (func (export "process") (param i32) (result i32) i32.const 1))'
+    )
+    with w.load_module(wat("v2_reverse"), limits) as reverse, w.load_module(other, limits) as elsewhere:
+        assert _lifecycle.takes(reverse, limits) is not None
+        assert w.run_plugin(wat("v2_reverse"), b"abc", limits, module=reverse) == b"cba"
+        assert _lifecycle.takes(elsewhere, limits) is None
+    with w.load_module(wat("wasi_stdio"), limits) as stdio:
+        assert _lifecycle.takes(stdio, limits) is None
+        assert _lifecycle.takes(stdio, with_wasi) is not None
+
+
+# env.twice(x) -> 2x, called by process; a module instance needs the caller's host function.
+TWICE = """
+(module
+  (import "env" "host_log" (func $log (param i32 i32 i32)))
+  (import "env" "twice" (func $twice (param i32) (result i32)))
+  (func (export "process") (param i32) (result i32) (call $twice (local.get 0))))
+"""
+
+
+@api_only
+def test_the_callers_host_functions_run_natively_and_fail_as_on_the_python_path(wat, monkeypatch):
+    path, limits = wat(source=TWICE), w.PluginLimits(aot=False)
+    twice = w.host_function(["i32"], ["i32"], name="twice")(lambda caller, x: 2 * x if x < 100 else 1 // 0)
+    stopped = _count_stops(monkeypatch)
+    failures = []
+    with w.load_module(path, limits) as module:
+        assert w.run_plugin(path, 21, limits, module=module, host_functions=[twice]) == 42
+        for native in (True, False):
+            monkeypatch.setattr(_lifecycle, "NATIVE", native)
+            with pytest.raises(w.PluginStepError) as caught:
+                w.run_plugin(path, 100, limits, module=module, host_functions=[twice])
+            failures.append((str(caught.value), str(caught.value.__cause__), type(caught.value.__cause__.__cause__)))
+        monkeypatch.setattr(_lifecycle, "NATIVE", True)
+        with pytest.raises(w.PluginStepError, match="unknown import env.twice"):
+            w.run_plugin(path, 21, limits, module=module)  # the C cannot instantiate: the Python path says why
+    assert stopped == [False, True]
+    assert failures[0] == failures[1]
+    assert "host function twice raised ZeroDivisionError" in failures[0][1]
+    assert failures[0][2] is ZeroDivisionError
 
 
 @api_only

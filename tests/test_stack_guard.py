@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import wasmedge_py as w
+from wasmedge_py import sandbox
 from wasmedge_py.sandbox import guard_stack
 
 RECURSIVE = """(module
@@ -128,3 +129,38 @@ def test_memory_stays_bounded_under_runaway_recursion(recursive):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 300_000  # KiB: a few MB of wasm stack on top of Python + WasmEdge
+
+
+def _deepest(path, max_stack_bytes: int) -> int:
+    """The deepest ``depth(n)`` that ends without StackExhausted (binary search)."""
+    with w.Module.from_file(path, max_stack_bytes=max_stack_bytes) as module, w.Instance(module) as instance:
+        low, high = 0, 1 << 16
+        while low + 1 < high:
+            middle = (low + high) // 2
+            try:
+                instance.call("depth", middle)
+                low = middle
+            except w.StackExhausted:
+                high = middle
+        return low
+
+
+def test_twins_change_nothing_about_how_deep_a_recursion_may_go(recursive, monkeypatch):
+    """A recursive function's calls go to its twin, which calls back unguarded: the guarded call
+    is charged for both frames, so the budget allows the same depth as guarding every call."""
+    assert sandbox.TWINS_SECTION.encode() in guard_stack(recursive.read_bytes(), 1 << 16)
+    with_twins = _deepest(recursive, 64 << 10)
+    monkeypatch.setattr(sandbox, "TWIN_BUDGET_BYTES", 0)
+    assert sandbox.TWINS_SECTION.encode() not in guard_stack(recursive.read_bytes(), 1 << 16)
+    without = _deepest(recursive, 64 << 10)
+    assert 100 < without and abs(with_twins - without) <= 2, (with_twins, without)
+
+
+def test_a_call_into_a_frame_larger_than_the_budget_is_stack_exhausted(wat):
+    path = wat(
+        source='(module (func $f (export "f") (param i32) (result i32) (if (result i32) (local.get 0) (then (call $f (i32.sub (local.get 0) (i32.const 1)))) (else (i32.const 5)))))'
+    )
+    with w.Module.from_file(path, max_stack_bytes=16) as module, w.Instance(module) as instance:
+        assert instance.call("f", 0) == 5
+        with pytest.raises(w.StackExhausted, match=r"call stack exhausted \(limit 16 bytes\)"):
+            instance.call("f", 1)

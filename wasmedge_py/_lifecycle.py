@@ -16,10 +16,19 @@ The request is split into more calls only where Python must act between stages: 
 (before initialize, execute and cleanup), ``on_answer`` (before a ``cleanup`` export) and a
 JSON answer's parsing (before cleanup: output that is not JSON fails the request without it).
 
-Not taken (the Python path runs instead): ABI mode; a module importing anything (WASI, ``env``
-host functions); WASI linked by the limits; an ABI version only an instance can tell; a fuel
-budget below a constant call's cost; a timeout on code that cannot be interrupted; a module
-needing more memory than the limit (see ``plan_for``).
+Imports are made per request, as an Instance makes them: the WASI module when the limits link
+WASI (its state -- file descriptors, preopens -- is the instance's own, so it is never reused) and
+the ``env`` module (``host_log``, ``config_get``, the caller's host functions) when the module
+imports env. The C deletes them with the instance, or hands them over with it. Python host
+functions are cffi callbacks that take the GIL for their call. ``host_log``'s budget is per call
+into the plugin: the C counts the calls it begins (``Calls``) and the log ends a call's budget
+when a message comes from a later call, and after each run (``_CallLog``), so its lines and
+"dropped" warnings come out as on the Python path.
+
+Not taken (the Python path runs instead): ABI mode; a module importing from modules other than
+``env`` and WASI, or WASI without the limits linking it; an ABI version only an instance can
+tell; a fuel budget below a constant call's cost; a timeout on code that cannot be interrupted; a
+module needing more memory than the limit (see ``plan_for``).
 """
 
 from __future__ import annotations
@@ -27,16 +36,25 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import deadline, executor, strict_json
 from ._calls import CallContext
 from ._ffi import MODE, ffi, lib
-from .host import HostModule
+from .host import HostCallState, HostFunction, HostModule, create_native
 from .instance import Instance, _NativeParts
 from .limits import PluginLimits
 from .module import Module
-from .plugin import _CONSTANT_CALL_COST, Plugin, _module_facts, known_abi_major
+from .plugin import (
+    _CONSTANT_CALL_COST,
+    Plugin,
+    _identity,
+    _module_facts,
+    _PluginLog,
+    env_modules,
+    known_abi_major,
+)
+from .wasi import WASI_MODULE
 
 NATIVE = MODE == "api" and hasattr(lib, "wpy_lifecycle_run")
 if NATIVE:
@@ -58,6 +76,8 @@ class ModulePlan:
     imports: Any  # WasmEdge_ModuleInstanceContext *[]: the deadline check, if the code has them
     import_count: int
     buffers: tuple  # the initializers' names, pointed to by ``initializers``
+    imports_env: bool  # the request links an env module (host_log, ...)
+    imports_wasi: bool  # the module needs the limits to link WASI
 
 
 _PLANS: weakref.WeakKeyDictionary[Module, ModulePlan | None] = weakref.WeakKeyDictionary()
@@ -74,8 +94,10 @@ def plan_for(module: Module) -> ModulePlan | None:
 
 def _make_plan(module: Module) -> ModulePlan | None:
     major = known_abi_major(module)
-    if major is None or module.imports or module.memory_needed > module.config.max_memory_pages:
+    if major is None or module.memory_needed > module.config.max_memory_pages:
         return None
+    if any(item.module not in ("env", WASI_MODULE) for item in module.imports):
+        return None  # the Python path names the import nothing provides
     exports = _module_facts(module).exports
     if major == 1 and "process" not in exports:
         return None  # the Python path raises PluginABIError
@@ -100,13 +122,15 @@ def _make_plan(module: Module) -> ModulePlan | None:
         imports=imports,
         import_count=1 if deadline_checks else 0,
         buffers=buffers,
+        imports_env=_module_facts(module).imports_env,
+        imports_wasi=any(item.module == WASI_MODULE for item in module.imports),
     )
 
 
 def takes(module: Module, limits: PluginLimits) -> ModulePlan | None:
     """The module's plan when a request under ``limits`` can run natively, else None."""
     plan = None if module.closed else plan_for(module)
-    if plan is None or limits.wasi is not None:
+    if plan is None or (plan.imports_wasi and limits.wasi is None):
         return None
     fuel = limits.fuel
     if fuel is not None and (fuel < _CONSTANT_CALL_COST or not module.config.cost_measuring):
@@ -125,13 +149,18 @@ class NativeRun:
     """One request's native lifecycle: the struct the C works on, the executor from the pool and
     the module and config retained (as an Instance retains them) until the end or a hand-over."""
 
-    def __init__(self, module: Module, limits: PluginLimits, plan: ModulePlan) -> None:
+    def __init__(
+        self, path: str, module: Module, limits: PluginLimits, plan: ModulePlan, host_functions: Sequence[HostFunction]
+    ) -> None:
         config = module.config
         fuel = limits.fuel
         self.plan = plan
         self.state = state = ffi.new("wpy_lifecycle *")
         self.releases = [module._retain()]
         self.executor: executor.Executor | None = None
+        self.log: _CallLog | None = None
+        self.host_state: HostCallState | None = None
+        self.keep_alive: list[Any] = []  # the env functions' handles
         try:
             self.releases.append(config._retain())
             self.pool = executor.pool_for(config._ptr, plan.with_statistics or fuel is not None)
@@ -145,7 +174,14 @@ class NativeRun:
         state.Stop = self.executor.stop_handle
         self.data: Any = None  # a v2 input's buffer, while the C may read it
         state.Module = module._ptr
-        state.Imports, state.ImportLen = plan.imports, plan.import_count
+        if limits.wasi is not None or plan.imports_env:
+            try:
+                self._make_imports(path, module, limits, plan, host_functions)
+            except BaseException:
+                self.close()
+                raise
+        else:
+            state.Imports, state.ImportLen = plan.imports, plan.import_count
         state.Initializers, state.InitializerLen = plan.initializers, plan.initializer_count
         timeout = limits.timeout
         state.Timeout = state.InitTimeout = _UNTIMED if timeout is None else timeout
@@ -153,9 +189,34 @@ class NativeRun:
         state.Fuel = fuel or 0
         state.MaxOutput = limits.max_output_bytes
 
+    def _make_imports(
+        self, path: str, module: Module, limits: PluginLimits, plan: ModulePlan, host_functions: Sequence[HostFunction]
+    ) -> None:
+        """The request's WASI and env modules, in the order Instance links them, then the deadline
+        check; each is the C's to delete (``OwnedImportLen``) as soon as it is made."""
+        state = self.state
+        state.Imports = self.imports = ffi.new("WasmEdge_ModuleInstanceContext *[]", 3)
+        if limits.wasi is not None:
+            self._own(limits.wasi.create())
+        if plan.imports_env:
+            self.log = _CallLog(path, state)
+            self.host_state = HostCallState()
+            (env,) = env_modules(self.log, _module_facts(module), limits, host_functions)
+            self._own(create_native(env, self.host_state, self.keep_alive))
+        if plan.flags & lib.WPY_LC_DEADLINE:
+            self.imports[state.ImportLen] = deadline.module_instance()
+            state.ImportLen += 1
+
+    def _own(self, native: Any) -> None:
+        state = self.state
+        self.imports[state.ImportLen] = native
+        state.ImportLen = state.OwnedImportLen = state.ImportLen + 1
+
     def run(self, until: int) -> bool:
         """Run the stages through ``until``; False if the C stopped (the instance is alive)."""
         status = lib.wpy_lifecycle_run(self.state, until)
+        if self.log is not None:  # the calls made are over: their budgets too
+            self.log.end_call()
         if status == OK:
             return True
         if status == STOPPED:
@@ -172,8 +233,11 @@ class NativeRun:
         Instance to own from now on (the replay); this run then frees nothing of them."""
         state = self.state
         parts = _AdoptedParts(state.Store, state.Instance, self.pool, self.executor, self.releases, _journal(state))
+        owned = [state.Imports[i] for i in range(state.OwnedImportLen)]
+        parts.imports = (owned, self.host_state, self.keep_alive)
         self.fuel_used = state.FuelUsed
         state.Store = state.Instance = ffi.NULL
+        state.OwnedImportLen = 0
         self.executor = None
         self.releases = []
         return parts
@@ -188,6 +252,25 @@ class NativeRun:
         for release in reversed(self.releases):
             release()
         self.releases = []
+
+
+class _CallLog(_PluginLog):
+    """The run's ``host_log``: the C makes several calls in one go, so a message from a later call
+    than the last one's (the C's count of calls it began) first ends that call's budget."""
+
+    __slots__ = ("state", "call")
+
+    def __init__(self, path: str, state: Any) -> None:
+        super().__init__(*_identity(path))
+        self.state = state
+        self.call = 0  # instantiation and the initializers: the budget Plugin ends after them
+
+    def write(self, caller: Any, level: int, ptr: int, length: int) -> None:
+        call = self.state.Calls
+        if call != self.call:
+            self.end_call()
+            self.call = call
+        super().write(caller, level, ptr, length)
 
 
 class _NotInstantiated(Exception):
@@ -241,6 +324,7 @@ class _AdoptedParts(_NativeParts):
         super().__init__()
         self.adopted = (store, native, pool, pooled, releases)
         self.journal = journal
+        self.imports: tuple[list, HostCallState | None, list] = ([], None, [])  # NativeRun's owned, host state, handles
 
     def retain(self, module: Module, config: Any) -> None:
         self.releases.extend(self.adopted[4])  # retained by NativeRun already
@@ -249,8 +333,13 @@ class _AdoptedParts(_NativeParts):
         self.store, _, self.pool, self.executor, _ = self.adopted
         return self.executor  # type: ignore[return-value]  # always set
 
+    def host_call_state(self) -> tuple[HostCallState, list[Any]]:
+        _, state, keep_alive = self.imports
+        assert state is not None  # an instance links host functions only if the run made them
+        return state, keep_alive
+
     def link_imports(self, *args: Any) -> None:
-        pass  # registered by the C; the deadline check is never freed, and nothing else is linked
+        self.natives.extend(self.imports[0])  # registered by the C (the deadline check is never freed)
 
     def instantiate(self, module: Module) -> Any:
         native = self.adopted[1]
@@ -276,12 +365,18 @@ class _AdoptedInstance(Instance):
 class _AdoptedPlugin(Plugin):
     """A Plugin over the instance the C lifecycle handed over (see the module's doc)."""
 
-    def __init__(self, run: NativeRun, path: str, module: Module, limits: PluginLimits) -> None:
+    def __init__(
+        self, run: NativeRun, path: str, module: Module, limits: PluginLimits, host_functions: Sequence[HostFunction]
+    ) -> None:
         self._native_run = run
         self._parts = run.hand_over()
-        super().__init__(path, module, limits)
+        super().__init__(path, module, limits, host_functions=host_functions)
         if self._fuel_used is not None:  # what the replayed calls used (the replay adds nothing)
             self._fuel_used += run.fuel_used
+
+    def _new_log(self) -> _PluginLog:
+        assert self._native_run.log is not None  # a Plugin makes a log only for a module importing env
+        return self._native_run.log
 
     def _new_instance(self, module: Module, limits: PluginLimits, host_modules: list[HostModule]) -> Instance:
         return _AdoptedInstance(
@@ -334,11 +429,12 @@ def run(
     on_answer: Any,
     usage: Any,
     python_path: PythonPath,
+    host_functions: Sequence[HostFunction] = (),
 ) -> Any:
     """The request's answer. ``kind`` and ``payload`` are runtime.checked_input's; ``usage`` (a
     RunUsage or None) gets the fuel used when the run ends here (the Python path fills it else)."""
     try:
-        native = NativeRun(module, limits, plan)
+        native = NativeRun(path, module, limits, plan, host_functions)
     except Exception:  # e.g. a module closed meanwhile: the Python path raises what it raises
         return python_path(None, on_step or _ignore, on_answer)
     state = native.state
@@ -356,7 +452,7 @@ def run(
             return python_path(None, on_step or _ignore, on_answer)
         if output is _STOPPED:
             step, answer = reported.replayed()
-            return python_path(lambda: _AdoptedPlugin(native, path, module, limits), step, answer)
+            return python_path(lambda: _AdoptedPlugin(native, path, module, limits, host_functions), step, answer)
         if usage is not None:
             usage.fuel_used = None if limits.fuel is None else state.FuelUsed
         return output

@@ -62,7 +62,7 @@ from .sandbox import add_deadline_checks
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "WASMEDGE_PY_CACHE_DIR"
-CACHE_FORMAT = "wasmedge-py-aot-2"  # bump when the key, the sidecar layout or what compile_module does changes
+CACHE_FORMAT = "wasmedge-py-aot-3"  # bump when the key, the sidecar layout or what compile_module does changes
 
 OPTIMIZATION_LEVELS = {
     "O0": lib.WasmEdge_CompilerOptimizationLevel_O0,

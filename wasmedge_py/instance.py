@@ -93,6 +93,10 @@ class _NativeParts:
         self.releases.append(module._retain())
         self.releases.append(config._retain())
 
+    def host_call_state(self) -> tuple[HostCallState, list[Any]]:
+        """What the host functions record their failures in, and the handles they hold as data."""
+        return HostCallState(), []
+
     def create_store_and_executor(self, config: Config, with_statistics: bool) -> executor.Executor:
         self.store = lib.WasmEdge_StoreCreate()
         if self.store == ffi.NULL:
@@ -173,10 +177,9 @@ class Instance(Handle):
         # Native code with our deadline checks (compiler.CompileOptions.deadline_checks) is stopped by
         # them: it imports the check, and its timed calls set a deadline instead of arming a watchdog.
         deadline_checks = compiled is not None and compiled.deadline_checks
-        # Host functions record what they raised here; only instances that link some need one.
-        host_state = HostCallState() if host_modules else None
-        keep_alive: list[Any] | None = [] if host_modules else None
         parts = self._new_parts()
+        # Host functions record what they raised here; only instances that link some need one.
+        host_state, keep_alive = parts.host_call_state() if host_modules else (None, None)
         try:
             parts.retain(module, config)
             pooled = parts.create_store_and_executor(config, bool(config.wants_statistics or fuel or compiled_counting))

@@ -233,6 +233,17 @@ def _compute_facts(module: Module) -> _ModuleFacts:
     )
 
 
+def env_modules(
+    log: _PluginLog | None, facts: _ModuleFacts, limits: PluginLimits, host_functions: Sequence[HostFunction]
+) -> list[HostModule]:
+    """What an instance links as ``env`` (nothing without a ``log``: the module imports no env):
+    ``host_log``, ``config_get`` if imported, and the caller's host functions."""
+    if log is None:
+        return []
+    config = [config_host_function(limits.plugin_config)] if facts.imports_config else []
+    return [HostModule("env", [log.host_function(), *config, *host_functions])]
+
+
 def known_abi_major(module: Module) -> int | None:
     """The ABI major version (1 or 2) an instance of ``module`` will negotiate, when the module
     alone says it: no ``get_abi_version`` (v1) or one whose body is a constant. None when only an
@@ -288,9 +299,8 @@ class Plugin:
             raise PluginABIError(f"plugin {path} does not export the required function process")
         # Linking costs native work per instance (the service makes one per request): only for
         # plugins that import from env at all.
-        self._log = _PluginLog(self.name, self.logger) if facts.imports_env else None
-        config = [config_host_function(limits.plugin_config)] if facts.imports_config else []
-        env = [HostModule("env", [self._log.host_function(), *config, *host_functions])] if self._log else []
+        self._log = self._new_log() if facts.imports_env else None
+        env = env_modules(self._log, facts, limits, host_functions)
         try:
             self._instance = self._new_instance(module, limits, env)
         except WasmEdgeError as exc:
@@ -313,6 +323,10 @@ class Plugin:
         except BaseException:
             self.close()
             raise
+
+    def _new_log(self) -> _PluginLog:
+        """The instance's host_log (run_plugin's native lifecycle hands over the one its calls used)."""
+        return _PluginLog(self.name, self.logger)
 
     def _new_instance(self, module: Module, limits: PluginLimits, host_modules: list[HostModule]) -> Instance:
         """The plugin's instance (run_plugin's native lifecycle hands over one it made: _lifecycle.py)."""

@@ -125,7 +125,17 @@ def run_plugin(
                 return _run(path, value, limits, module, host_functions, step, answer, usage, open_plugin)
 
             return _lifecycle.run(
-                os.fspath(path), module, limits, plan, kind, payload, on_step, on_answer, usage, python_path
+                os.fspath(path),
+                module,
+                limits,
+                plan,
+                kind,
+                payload,
+                on_step,
+                on_answer,
+                usage,
+                python_path,
+                host_functions,
             )
         return _run(path, value, limits, module, host_functions, on_step or _ignore, on_answer, usage)
     finally:

@@ -16,6 +16,15 @@ call, and wrap each ``call``/``call_indirect`` site::
     call ...
     global.get $used; i32.const COST; i32.sub; global.set $used
 
+Only calls that can recurse (within a strongly connected component of the call graph, indirect
+calls) or enter a large frame are wrapped. A small recursive function also gets a *twin*, a copy
+appended after the defined functions: its calls within the component go to the twin, charged for
+the twin's frame and the largest frame the twin calls, and the twin calls back into the component
+unguarded. So only every other level of a recursion is counted, and the compiler, which inlines
+the twin, makes two levels of one native frame: fib(30) under AOT with the guard and deadline
+checks went from 2.7x to 1.3x gcc -O2 (``bench/stack_guard.py``). A custom section names the
+twins for ``add_deadline_checks``.
+
 A trap (or cancellation) leaves the counter raised, so the module also gets an exported function
 ``__wasmedge_py_stack_reset() -> i32`` that returns the counter and zeroes it; the host calls it
 after a failed call to tell "call stack exhausted" from other traps.
@@ -53,6 +62,11 @@ DEFAULT_MAX_TABLE_ELEMENTS = 1 << 20
 SLOT_BYTES = 16  # one WasmEdge value
 FRAME_OVERHEAD_SLOTS = 8  # the frame record itself, roughly, in value-sized units
 LARGE_FRAME_SLOTS = 256  # calls into bigger frames are always counted
+_TRAP_IF = b"\x04\x40\x00\x0b"  # if (no result) unreachable end: the guard's trap
+# Twins (see _plan_calls): which recursive functions get one, and the custom section naming them.
+TWIN_MAX_BODY_BYTES = 2048
+TWIN_BUDGET_BYTES = 64 << 10  # of all twins' code together: compile time grows with it
+TWINS_SECTION = "wasmedge-py.twins"
 
 _TYPE, _IMPORT, _FUNCTION, _TABLE, _GLOBAL, _EXPORT, _START, _ELEMENT, _CODE = 1, 2, 3, 4, 6, 7, 8, 9, 10
 # Canonical section order (data count 12 sits between element 9 and code 10).
@@ -181,32 +195,35 @@ def _skip_immediates(op: int, r: Reader) -> None:
 # -- the rewrite -----------------------------------------------------------------------------
 
 
-def _guarded_call(call: bytes, cost: int, counter: int, limit: int) -> bytes:
-    g = uleb(counter)
-    c = sleb(cost)
+def _guarded_call(call: bytes, cost: int, counter: int, limit: int, saved: int) -> bytes:
+    """``call`` counted: the counter raised by ``cost`` (trapping if that exceeds ``limit``) and
+    put back afterwards from the local ``saved``, where it was kept (no reload after the call)."""
+    g, b = uleb(counter), uleb(saved)
+    exceeds = b"\x41" + sleb(limit - cost) + b"\x4b" if cost <= limit else b"\x41\x00\x4f"  # > limit-cost; >= 0
     return (
-        b"\x23"
-        + g
-        + b"\x41"
-        + c
-        + b"\x6a"
-        + b"\x24"
-        + g
-        + b"\x23"
-        + g
-        + b"\x41"
-        + sleb(limit)
-        + b"\x4b"
-        + b"\x04\x40\x00\x0b"
+        (b"\x23" + g + b"\x22" + b + b"\x41" + sleb(cost) + b"\x6a\x24" + g)  # get; tee saved; const; add; set
+        + (b"\x20" + b + exceeds + _TRAP_IF)  # local.get saved; compare; if unreachable end
         + call
-        + b"\x23"
-        + g
-        + b"\x41"
-        + c
-        + b"\x6b"
-        + b"\x24"
-        + g
+        + (b"\x20" + b + b"\x24" + g)  # local.get saved; global.set
     )
+
+
+def _local_declarations(body: bytes, n_params: int) -> tuple[int, int, int, int]:
+    """(declaration groups, where their count ends, where the instructions start, parameters
+    and locals)."""
+    r = Reader(body)
+    groups = r.u32()
+    groups_end = r.pos
+    n_locals = n_params
+    for _ in range(groups):
+        n_locals += r.u32()
+        _reftype(r)
+    return groups, groups_end, r.pos, n_locals
+
+
+def _with_i32_local(body: bytes, groups: int, groups_end: int, code_start: int) -> bytearray:
+    """The local declarations of ``body`` with one more i32 (the last local), to append code to."""
+    return bytearray(uleb(groups + 1) + body[groups_end:code_start] + b"\x01\x7f")
 
 
 def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
@@ -229,12 +246,18 @@ def _call_sites(body: bytes) -> tuple[int, list[tuple[int, int, int | None]]]:
     return code_start, sites
 
 
-def _rewrite_body(body: bytes, sites: list[tuple[int, int, int]], counter: int, limit: int) -> bytes:
-    """Wrap the chosen call sites, given as (start, end, cost)."""
-    out = bytearray()
-    copied = 0
-    for start, end, cost in sites:
-        out += body[copied:start] + _guarded_call(body[start:end], cost, counter, limit)
+def _rewrite_body(
+    body: bytes, n_params: int, sites: list[tuple[int, int, bytes, int | None]], counter: int, limit: int
+) -> bytes:
+    """Replace the chosen call sites, given as (start, end, call, cost): ``call`` (the instruction
+    to make: the original or one redirected to a twin, if empty) wrapped in the guard when
+    ``cost`` is set, which keeps the counter in a local added to the body."""
+    groups, groups_end, copied, saved = _local_declarations(body, n_params)
+    guarded = any(cost is not None for _, _, _, cost in sites)
+    out = _with_i32_local(body, groups, groups_end, copied) if guarded else bytearray(body[:copied])
+    for start, end, call, cost in sites:
+        call = call or body[start:end]
+        out += body[copied:start] + (call if cost is None else _guarded_call(call, cost, counter, limit, saved))
         copied = end
     out += body[copied:]
     return bytes(out)
@@ -277,46 +300,97 @@ def _strongly_connected(graph: list[list[int]]) -> list[int]:
     return comp
 
 
-def _choose_guarded(costs: list[int], callees: list[list[int | None]], limit: int) -> list[list[bool]]:
-    """Guard every call that can close a cycle (indirect calls, calls within a strongly connected
-    component) or enters a large frame; then check that the unguarded call chains alone cannot
-    exceed the limit, and guard everything if they could."""
-    n_imported = len(costs) - len(callees)
+def _longest_chain(costs: list[int], edges: list[list[int]]) -> int:
+    """The largest sum of costs along a path of ``edges`` (which form no cycle): the stack that
+    unguarded calls alone can build. Iterative depth-first search, memoised."""
+    unseen, open_ = -1, -2
+    chain = [unseen] * len(costs)
+    for root in range(len(costs)):
+        work = [root]
+        while work:
+            node = work[-1]
+            if chain[node] >= 0:
+                work.pop()
+                continue
+            if chain[node] == unseen:
+                chain[node] = open_
+                if any(chain[succ] == open_ for succ in edges[node]):
+                    raise UnsupportedModule("unguarded calls would form a cycle")  # never: see _plan_calls
+                work += [succ for succ in edges[node] if chain[succ] == unseen]
+                continue
+            chain[node] = costs[node] + max((chain[succ] for succ in edges[node]), default=0)
+            work.pop()
+    return max(chain, default=0)
+
+
+def _choose_twins(comp: list[int], graph: list[list[int]], bodies: list[bytes], n_imported: int) -> dict[int, int]:
+    """The recursive functions that get a twin: function index -> its twin's index (appended
+    after the defined functions), while the twins' code stays within ``TWIN_BUDGET_BYTES``."""
+    cyclic = {comp[node] for node, succs in enumerate(graph) for succ in succs if comp[succ] == comp[node]}
+    twins: dict[int, int] = {}
+    budget = TWIN_BUDGET_BYTES
+    for f, body in enumerate(bodies):
+        node = n_imported + f
+        if comp[node] in cyclic and len(body) <= min(budget, TWIN_MAX_BODY_BYTES):
+            twins[node] = n_imported + len(bodies) + len(twins)
+            budget -= len(body)
+    return twins
+
+
+def _plan_calls(
+    costs: list[int], bodies: list[bytes], sites: list[list[tuple[int, int, int | None]]], limit: int, twinned: bool
+) -> tuple[list[list[tuple[int, int, bytes, int | None]]], dict[int, int]] | None:
+    """Per defined function, then per twin: the call sites to rewrite as (start, end, call, cost)
+    (see ``_rewrite_body``), and the twins (``_choose_twins``, if ``twinned``). None if the calls
+    left unguarded could build more than half the limit on their own.
+
+    Guarded: every call that can close a cycle (indirect calls, calls within a strongly
+    connected component) or enters a large frame. A call within a component to a function that
+    has a twin goes to the twin instead, which calls back into the component unguarded: that
+    guarded call is charged for the twin's frame and for the largest frame the twin calls
+    unguarded, so every cycle still has a guarded call, charged for the whole cycle."""
+    n_imported = len(costs) - len(bodies)
     graph: list[list[int]] = [[] for _ in costs]
-    for f, sites in enumerate(callees):
-        graph[n_imported + f] = [c for c in sites if c is not None]
+    for f, body_sites in enumerate(sites):
+        graph[n_imported + f] = [c for _, _, c in body_sites if c is not None]
     comp = _strongly_connected(graph)
-    guarded = [
-        [c is None or comp[c] == comp[n_imported + f] or costs[c] > LARGE_FRAME_SLOTS for c in sites]
-        for f, sites in enumerate(callees)
-    ]
-    # Longest chain of unguarded frames (a DAG): memoised over reverse topological order.
-    chain = list(costs)
-    order = sorted(range(len(costs)), key=lambda node: comp[node])  # Tarjan numbers sinks first
-    for node in order:
-        f = node - n_imported
-        if f < 0:
-            continue
-        longest = max((chain[c] for c, g in zip(callees[f], guarded[f]) if not g and c is not None), default=0)
-        chain[node] = costs[node] + longest
-    if max(chain, default=0) > limit // 2:
-        guarded = [[True] * len(sites) for sites in callees]
-    return guarded
+    twins = _choose_twins(comp, graph, bodies, n_imported) if twinned else {}
+    indirect_cost = max(costs, default=FRAME_OVERHEAD_SLOTS)
+    # What a call to a twin is charged: its frame and the largest it calls back into.
+    twin_charge = {
+        node: costs[node] + max((costs[c] for c in graph[node] if comp[c] == comp[node]), default=0) for node in twins
+    }
+    unguarded: list[list[int]] = [[] for _ in range(len(costs) + len(twins))]
+    plans: list[list[tuple[int, int, bytes, int | None]]] = []
+    callers = [n_imported + f for f in range(len(bodies))] + list(twins)
+    for index, caller in enumerate(callers):
+        is_twin = index >= len(bodies)
+        plan: list[tuple[int, int, bytes, int | None]] = []
+        for start, end, callee in sites[caller - n_imported]:
+            if callee is None:
+                plan.append((start, end, b"", indirect_cost))
+            elif comp[callee] == comp[caller] and is_twin:
+                unguarded[n_imported + index].append(callee)  # charged where the twin was called
+            elif comp[callee] == comp[caller] and callee in twins:
+                plan.append((start, end, b"\x10" + uleb(twins[callee]), twin_charge[callee]))
+            elif comp[callee] == comp[caller] or costs[callee] > LARGE_FRAME_SLOTS:
+                plan.append((start, end, b"", costs[callee]))
+            else:
+                unguarded[n_imported + index].append(callee)
+        plans.append(plan)
+    if _longest_chain(costs + [costs[node] for node in twins], unguarded) > limit // 2:
+        return None
+    return plans, twins
 
 
 def _frame_cost(types: list[tuple[int, int]], type_index: int, body: bytes | None) -> int:
     params = types[type_index][0] if type_index < len(types) else 0
     if body is None:  # imported: a host frame
         return params + FRAME_OVERHEAD_SLOTS
-    r = Reader(body)
-    locals_count = 0
-    for _ in range(r.u32()):
-        locals_count += r.u32()
-        r.byte()
-        if body[r.pos - 1] in (0x63, 0x64):
-            r.signed()
-    # The operand stack cannot hold more values than the body has instruction bytes.
-    return params + locals_count + (len(body) - r.pos) + FRAME_OVERHEAD_SLOTS
+    _, _, code_start, n_locals = _local_declarations(body, params)
+    # The operand stack cannot hold more values than the body has instruction bytes; one more
+    # local may keep the guard's counter.
+    return n_locals + 1 + (len(body) - code_start) + FRAME_OVERHEAD_SLOTS
 
 
 def _read_types(payload: bytes) -> list[tuple[int, int]]:
@@ -376,6 +450,37 @@ def needs_sandboxing(wasm: bytes) -> bool:
         return True  # let the full path report it (the engine first, with its own message)
 
 
+def _defined_functions(by_id: dict[int, bytes]) -> tuple[list[int], list[bytes]]:
+    """The defined functions' type indices and bodies."""
+    fr = Reader(by_id.get(_FUNCTION, b"\0"))
+    defined_types = [fr.u32() for _ in range(fr.u32())]
+    code = Reader(by_id.get(_CODE, b"\0"))
+    bodies = [code.take(code.u32()) for _ in range(code.u32())]
+    if len(bodies) != len(defined_types):
+        raise UnsupportedModule("function and code sections disagree")
+    return defined_types, bodies
+
+
+def _with_twins(wasm: bytes) -> bytes:
+    """``wasm`` with the stack guard's twins but without the guard (the same as the module if it
+    has no recursive function): for ``add_deadline_checks`` on a module not rewritten by
+    ``guard_stack``, so that its recursions, too, decrement at every other level only."""
+    sections = split_sections(wasm)
+    by_id = {sid: payload for sid, payload in sections if sid != 0}
+    types = _read_types(by_id.get(_TYPE, b"\0"))
+    imported_funcs, _ = _count_imports(by_id.get(_IMPORT, b"\0"))
+    defined_types, bodies = _defined_functions(by_id)
+    bodies, twin_types = _instrument_calls(types, imported_funcs, defined_types, bodies, None, 2**31 - 1)
+    if not twin_types:
+        return wasm
+    replaced = {
+        _FUNCTION: _append_to_vector(by_id.get(_FUNCTION), [uleb(t) for t in twin_types]),
+        _CODE: vec([uleb(len(b)) + b for b in bodies]),
+    }
+    first_twin = len(imported_funcs) + len(defined_types)
+    return _assemble(wasm[:8], sections, replaced) + _twins_section(first_twin, len(twin_types))
+
+
 def guard_stack(
     wasm: bytes,
     max_slots: int | None,
@@ -393,12 +498,7 @@ def guard_stack(
 
     types = _read_types(by_id.get(_TYPE, b"\0"))
     imported_funcs, imported_globals = _count_imports(by_id.get(_IMPORT, b"\0"))
-    fr = Reader(by_id.get(_FUNCTION, b"\0"))
-    defined_types = [fr.u32() for _ in range(fr.u32())]
-    code = Reader(by_id.get(_CODE, b"\0"))
-    bodies = [code.take(code.u32()) for _ in range(code.u32())]
-    if len(bodies) != len(defined_types):
-        raise UnsupportedModule("function and code sections disagree")
+    defined_types, bodies = _defined_functions(by_id)
     gr = Reader(by_id.get(_GLOBAL, b"\0"))
     defined_globals = gr.u32() if by_id.get(_GLOBAL) else 0
     n_functions = len(imported_funcs) + len(defined_types)
@@ -413,20 +513,26 @@ def guard_stack(
             raise UnsupportedModule(f"start function {start} does not exist")
         new_exports.append(_export(START_EXPORT, start))
         replaced[_START] = b""  # dropped below
+    twins_section = b""
     if max_slots is not None:
         counter = imported_globals + defined_globals
-        bodies = _instrument_calls(types, imported_funcs, defined_types, bodies, counter, max_slots)
+        bodies, twin_types = _instrument_calls(types, imported_funcs, defined_types, bodies, counter, max_slots)
         # The reset function: return the counter and zero it.
         g = uleb(counter)
         bodies.append(b"\x00" + b"\x23" + g + b"\x41\x00\x24" + g + b"\x0b")
         replaced[_TYPE] = _append_to_vector(by_id.get(_TYPE), [b"\x60\x00\x01\x7f"])
-        replaced[_FUNCTION] = _append_to_vector(by_id.get(_FUNCTION), [uleb(len(types))])
+        replaced[_FUNCTION] = _append_to_vector(
+            by_id.get(_FUNCTION), [uleb(t) for t in twin_types] + [uleb(len(types))]
+        )
         replaced[_GLOBAL] = _append_to_vector(by_id.get(_GLOBAL), [b"\x7f\x01\x41\x00\x0b"])
         replaced[_CODE] = vec([uleb(len(b)) + b for b in bodies])
-        new_exports.append(_export(RESET_EXPORT, n_functions))
+        new_exports.append(_export(RESET_EXPORT, n_functions + len(twin_types)))
+        if twin_types:
+            twins_section = _twins_section(n_functions, len(twin_types))
     if new_exports:
         replaced[_EXPORT] = _append_to_vector(by_id.get(_EXPORT), new_exports)
-    return _assemble(wasm[:8], sections, replaced)
+    sections = [(sid, payload) for sid, payload in sections if not _is_twins_section(sid, payload)]
+    return _assemble(wasm[:8], sections, replaced) + twins_section
 
 
 def _export(name: str, function_index: int) -> bytes:
@@ -434,25 +540,52 @@ def _export(name: str, function_index: int) -> bytes:
     return uleb(len(encoded)) + encoded + b"\x00" + uleb(function_index)
 
 
-def _instrument_calls(types, imported_funcs, defined_types, bodies, counter: int, limit: int) -> list[bytes]:
+def _instrument_calls(
+    types: list[tuple[int, int]],
+    imported_funcs: list[int],
+    defined_types: list[int],
+    bodies: list[bytes],
+    counter: int | None,
+    limit: int,
+) -> tuple[list[bytes], list[int]]:
+    """The defined functions' bodies with their calls guarded, followed by the twins' (see
+    ``_plan_calls``); and the twins' type indices, in order. Without a ``counter``, only the
+    calls to twins are made: nothing is guarded."""
     costs = [_frame_cost(types, t, None) for t in imported_funcs]
     costs += [_frame_cost(types, t, body) for t, body in zip(defined_types, bodies)]
-    indirect_cost = max(costs, default=FRAME_OVERHEAD_SLOTS)
     sites = [_call_sites(body)[1] for body in bodies]
     for body_sites in sites:
         for _, _, callee in body_sites:
             if callee is not None and callee >= len(costs):
                 raise UnsupportedModule(f"call to unknown function {callee}")
-    guarded = _choose_guarded(costs, [[c for _, _, c in s] for s in sites], limit)
-    return [
-        _rewrite_body(
-            body,
-            [(a, b, indirect_cost if c is None else costs[c]) for (a, b, c), g in zip(body_sites, flags) if g],
-            counter,
-            limit,
-        )
-        for body, body_sites, flags in zip(bodies, sites, guarded)
-    ]
+    plans: list[list[tuple[int, int, bytes, int | None]]]
+    planned = _plan_calls(costs, bodies, sites, limit, twinned=True) or _plan_calls(costs, bodies, sites, limit, False)
+    if planned is None:  # unguarded chains too long: guard every call
+        plans = [[(start, end, b"", costs[c] if c is not None else max(costs)) for start, end, c in s] for s in sites]
+        twins: dict[int, int] = {}
+    else:
+        plans, twins = planned
+    n_imported = len(imported_funcs)
+    originals = bodies + [bodies[node - n_imported] for node in twins]
+    twin_types = [defined_types[node - n_imported] for node in twins]
+    if counter is None:
+        plans = [[(start, end, call, None) for start, end, call, _ in plan if call] for plan in plans]
+    n_params = [types[t][0] if t < len(types) else 0 for t in defined_types + twin_types]
+    rewritten = [_rewrite_body(body, n, plan, counter or 0, limit) for body, n, plan in zip(originals, n_params, plans)]
+    return rewritten, twin_types
+
+
+def _is_twins_section(section_id: int, payload: bytes) -> bool:
+    try:
+        return section_id == 0 and Reader(payload).name() == TWINS_SECTION.encode()
+    except UnsupportedModule:
+        return False
+
+
+def _twins_section(first: int, count: int) -> bytes:
+    """The custom section telling ``add_deadline_checks`` which functions are twins."""
+    payload = _name(TWINS_SECTION) + uleb(first) + uleb(count)
+    return b"\x00" + uleb(len(payload)) + payload
 
 
 def _assemble(header: bytes, sections: list[tuple[int, bytes]], replaced: dict[int, bytes]) -> bytes:
@@ -516,6 +649,8 @@ def rewrite(
 # deadline.py) traps with "interrupted" if the call's deadline has passed, else returns the
 # refill. A region is the instructions of a function or loop outside its nested loops: each runs
 # at most once per entry or iteration, so its weight bounds the work between two decrements.
+# A twin (see the stack guard above) decrements for nothing it calls but twins: its other
+# callees' weights are counted in its own, which the call to it is decremented by.
 
 DEADLINE_MODULE = "__wasmedge_py"
 DEADLINE_FUNCTION = "deadline_check"
@@ -529,6 +664,8 @@ _BULK_SHIFTS = dict.fromkeys((8, 10, 11, 12, 14, 15, 17), 1)
 _TYPE_CHECK = b"\x60\x00\x01\x7f"  # () -> i32
 # Instructions after which the next one may not be reached from the one before: control flow
 # (block, loop, if, else, end, branches, return, exception handling) and unreachable.
+# ``_TRAP_IF`` (the stack guard's check, or any conditional trap) is no branch in the sense above:
+# the code after it runs whenever the code before it goes on.
 _BRANCHING = {0x00, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x18, 0x19}
 
 
@@ -640,17 +777,16 @@ class _BodyScan:
     # index), indirect calls (None), bulk operations (the length's shift). A run is a stretch of
     # straight-line code: what is reached from its start, is reached from it unconditionally.
     sites: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
+    # (start, end, callee): direct calls counted in the caller's own weights (a twin's, see below).
+    free_calls: list[tuple[int, int, int]] = field(default_factory=list)
 
 
-def _scan_body(body: bytes, n_params: int) -> _BodyScan:
-    r = Reader(body)
-    groups = r.u32()
-    groups_end = r.pos
-    n_locals = n_params
-    for _ in range(groups):
-        n_locals += r.u32()
-        _reftype(r)
-    scan = _BodyScan(groups, groups_end, r.pos, n_locals)
+def _scan_body(body: bytes, n_params: int, free_weight: Callable[[int], int | None] | None = None) -> _BodyScan:
+    """What ``_check_body`` needs of ``body``. ``free_weight(callee)``, when given, is the
+    weight of a callee whose call needs no decrement of its own: its weight is added to the
+    region the call is in (None: the call is decremented as usual)."""
+    scan = _BodyScan(*_local_declarations(body, n_params))
+    r = Reader(body, scan.code_start)
     weights = [scan.weight]  # of the open regions, innermost last
     blocks: list[bool] = []  # per open block: whether it is a loop
     open_loops: list[int] = []  # indices in scan.loops, innermost last
@@ -658,6 +794,10 @@ def _scan_body(body: bytes, n_params: int) -> _BodyScan:
     while r.pos < len(body):
         at = r.pos
         op = body[at]
+        if body.startswith(_TRAP_IF, at):  # what follows it is reached whenever it goes on
+            r.pos += len(_TRAP_IF)
+            weights[-1] += len(_TRAP_IF)
+            continue
         _walk(r, len(body))
         weights[-1] += _MEMORY_ACCESS_WEIGHT if 0x28 <= op <= 0x3E else 1
         if op in _BRANCHING:
@@ -675,7 +815,13 @@ def _scan_body(body: bytes, n_params: int) -> _BodyScan:
                 header, _, header_run = scan.loops[loop]
                 scan.loops[loop] = (header, weights.pop(), header_run)
         elif op in (0x10, 0x12, 0xD2):  # call, return_call, ref.func
-            scan.sites.append((at, r.pos, op, Reader(body, at + 1).u32(), run))
+            callee = Reader(body, at + 1).u32()
+            weight = free_weight(callee) if op == 0x10 and free_weight is not None else None
+            if weight is None:
+                scan.sites.append((at, r.pos, op, callee, run))
+            else:
+                weights[-1] += weight
+                scan.free_calls.append((at, r.pos, callee))
         elif op in (0x11, 0x13):  # call_indirect, return_call_indirect
             scan.sites.append((at, r.pos, op, None, run))
         elif op == 0xFC and (shift := _BULK_SHIFTS.get(Reader(body, at + 1).u32())) is not None:
@@ -718,11 +864,12 @@ def _check_body(
             callee = callee_weights[immediate - first_defined] if immediate >= first_defined else _CHECK_OVERHEAD
             decrement(at, run, callee)
             edits.append((at, end, _renumbered(op, immediate, first_defined)))
+    edits += [(at, end, _renumbered(0x10, callee, first_defined)) for at, end, callee in scan.free_calls]
     edits += [(at, at, _decrement(g, c, b"\x41" + sleb(weight))) for at, weight in by_run.values()]
     edits.sort(key=lambda edit: (edit[0], edit[1] != edit[0]))  # inserts before a replacement at the same place
     code_start = scan.code_start
     if needs_scratch:
-        out = bytearray(uleb(scan.groups + 1) + body[scan.groups_end : code_start] + b"\x01\x7f")
+        out = _with_i32_local(body, scan.groups, scan.groups_end, code_start)
     else:
         out = bytearray(body[:code_start])
     copied = code_start
@@ -731,6 +878,22 @@ def _check_body(
         copied = end
     out += body[copied:]
     return bytes(out)
+
+
+def _twin_range(sections: list[tuple[int, bytes]], first_defined: int, n_defined: int) -> range:
+    """The defined functions (counted from the first one) that ``guard_stack`` made twins: from
+    its custom section, if any and valid; else none."""
+    for section_id, payload in sections:
+        if _is_twins_section(section_id, payload):
+            r = Reader(payload)
+            r.name()
+            try:
+                first, count = r.u32() - first_defined, r.u32()
+            except UnsupportedModule:
+                break
+            if 0 <= first and first + count <= n_defined:
+                return range(first, first + count)
+    return range(0)
 
 
 def _imports_deadline_module(sections: dict[int, bytes]) -> bool:
@@ -754,19 +917,19 @@ def add_deadline_checks(wasm: bytes, interval: int = CHECK_INTERVAL) -> bytes:
     """``wasm`` with deadline checks (see above): the import ``__wasmedge_py.deadline_check`` is
     added after the module's own function imports (so every defined function's index moves up by
     one, everywhere it appears) and the counter global after its own globals, starting at
-    ``interval``. A module importing anything from ``__wasmedge_py`` itself is refused."""
+    ``interval``. A module importing anything from ``__wasmedge_py`` itself is refused. A module
+    without the stack guard's twins gets them first (``_with_twins``)."""
     sections = split_sections(wasm)
     by_id = {sid: payload for sid, payload in sections if sid != 0}
-    types = _read_types(by_id.get(_TYPE, b"\0"))
     if _imports_deadline_module(by_id):
         raise UnsupportedModule(f"it imports from {DEADLINE_MODULE}, a module name reserved for the host")
+    if not any(_is_twins_section(sid, payload) for sid, payload in sections):
+        wasm = _with_twins(wasm)
+        sections = split_sections(wasm)
+        by_id = {sid: payload for sid, payload in sections if sid != 0}
+    types = _read_types(by_id.get(_TYPE, b"\0"))
     imported_funcs, imported_globals = _count_imports(by_id.get(_IMPORT, b"\0"))
-    fr = Reader(by_id.get(_FUNCTION, b"\0"))
-    defined_types = [fr.u32() for _ in range(fr.u32())]
-    code = Reader(by_id.get(_CODE, b"\0"))
-    bodies = [code.take(code.u32()) for _ in range(code.u32())]
-    if len(bodies) != len(defined_types):
-        raise UnsupportedModule("function and code sections disagree")
+    defined_types, bodies = _defined_functions(by_id)
     defined_globals = Reader(by_id[_GLOBAL]).u32() if by_id.get(_GLOBAL) else 0
     first_defined = len(imported_funcs)
     counter = imported_globals + defined_globals
@@ -782,7 +945,24 @@ def add_deadline_checks(wasm: bytes, interval: int = CHECK_INTERVAL) -> bytes:
             [b"\x7f\x01\x41" + sleb(interval) + b"\x0b"],
         ),
     }
-    scans = [_scan_body(body, types[t][0] if t < len(types) else 0) for t, body in zip(defined_types, bodies)]
+    twins = _twin_range(sections, first_defined, len(bodies))
+    n_params = [types[t][0] if t < len(types) else 0 for t in defined_types]
+    pending: list[_BodyScan | None] = [
+        None if f in twins else _scan_body(body, n) for f, (body, n) in enumerate(zip(bodies, n_params))
+    ]
+
+    def free_weight(callee: int) -> int | None:
+        """A twin's calls to anything but a twin are counted in its own weights: it is only ever
+        called from a function whose call is decremented by the twin's weight, and a function
+        that is not a twin decrements for every call it makes, so every cycle still decrements."""
+        if callee < first_defined:
+            return _CHECK_OVERHEAD  # an import
+        scan = pending[callee - first_defined] if callee - first_defined < len(pending) else None
+        return scan.weight if scan is not None else None
+
+    for f in twins:
+        pending[f] = _scan_body(bodies[f], n_params[f], free_weight)
+    scans = [scan for scan in pending if scan is not None]  # all of them now
     weights = [scan.weight for scan in scans]
     for scan in scans:
         for _, _, op, immediate, _ in scan.sites:

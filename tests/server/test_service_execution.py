@@ -44,6 +44,7 @@ async def test_two_cpu_heavy_requests_overlap_in_wall_time(make_client, store, m
         client.post("/run", json={"plugin": "busy", "input": busy + 1}),
     )
     assert first.status == second.status == 200
+    await wait_until(lambda: len(spans) == 2)  # the answer comes before cleanup: the span ends after it
     (a_start, a_end, a_thread), (b_start, b_end, b_thread) = sorted(spans)
     assert a_thread != b_thread
     # Had the GIL been held during the native call, the second call could only have started

@@ -22,6 +22,7 @@ def test_python_m_server_serves_then_stops_on_sigterm(spawn, store):
     )
     match = lines.wait_for(r"serving on (http://127\.0\.0\.1:\d+) from local plugin store")
     assert str(store.root) in match.string  # the line names the store directory
+    assert "uvloop event loop" in match.string  # the default when installed (the test extra has it)
     base = match.group(1)
     assert post(f"{base}/run", README_REQUEST) == (200, {"output": 43})
     lines.wait_for(r'"POST /run HTTP/1\.1" 200')  # aiohttp's access log, through logging

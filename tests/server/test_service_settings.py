@@ -41,6 +41,7 @@ def test_environment_sets_every_option(tmp_path):
         "WASMEDGE_PY_PUBLISH": "1",
         "WASMEDGE_PY_TOKEN_FILE": str(tmp_path / "token"),
         "WASMEDGE_PY_REQUIRE_TOKEN": "run",
+        "WASMEDGE_PY_EVENT_LOOP": "asyncio",
     }
     settings = parse_settings([], environ=environ)
     assert settings == Settings(
@@ -65,8 +66,15 @@ def test_environment_sets_every_option(tmp_path):
         token_file=tmp_path / "token",
         require_token=("run",),
         token="a-token-of-16-chars-or-more",
+        event_loop="asyncio",
     )
     assert {o.env for o in OPTIONS} == set(environ)
+
+
+def test_event_loop_is_uvloop_when_installed():
+    assert parse_settings([], environ={}).event_loop == "uvloop"  # uvloop is in the test extra
+    assert parse_settings(["--event-loop", "asyncio"], environ={}).event_loop == "asyncio"
+    assert parse_settings([], environ={"WASMEDGE_PY_EVENT_LOOP": "UVLoop"}).event_loop == "uvloop"
 
 
 def test_flags_win_over_environment():
@@ -104,6 +112,7 @@ def test_fluid_store_switch():
         (["--plugin-concurrency", "0"], {}, "--plugin-concurrency"),
         ([], {"WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT": "maybe"}, "WASMEDGE_PY_ALLOW_UNLIMITED_TIMEOUT"),
         ([], {"PLUGIN_STORE": "s3"}, "PLUGIN_STORE"),
+        (["--event-loop", "trio"], {}, "--event-loop"),
     ],
 )
 def test_bad_values_exit_2_naming_the_option(capsys, argv, environ, message):

@@ -129,6 +129,29 @@ async def test_hung_store_read_is_503_within_the_timeout_and_blocks_nothing(make
     assert registry.io.stuck == 1
 
 
+
+@pytest.mark.slow
+async def test_unknown_plugin_on_a_hung_store_is_503_within_the_timeout_and_blocks_nothing(make_client, hung_mount):
+    # The store's directory itself hangs: the listing the event loop answers 404s from cannot be
+    # read. The loop never touches the store; the requests wait for the scan, on a store thread.
+    client = await make_client(plugins=hung_mount, timeout_ms=500)
+    started = time.monotonic()
+    waiting = [asyncio.ensure_future(run(client, "hello")) for _ in range(3)]
+    try:
+        assert (await asyncio.wait_for(client.get("/healthz"), 0.3)).status == 200
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 2)
+    finally:
+        for task in waiting:
+            task.cancel()
+    assert time.monotonic() - started < 1.0
+    for status, body in answers:
+        assert status == 503, body
+        assert body["error"].startswith("plugin store unavailable: reading the store's listing ")
+    started = time.monotonic()
+    assert (await run(client, "other"))[0] == 503  # while the scan still hangs: at once
+    assert time.monotonic() - started < 0.2
+    assert client.app[REGISTRY].io.stuck == 1
+
 # -- size limits ---------------------------------------------------------------------------------
 
 

@@ -50,6 +50,7 @@ typedef struct wpy_lifecycle {
     const WasmEdge_ASTModuleContext *Module;
     WasmEdge_ModuleInstanceContext *const *Imports;
     uint32_t ImportLen;
+    uint32_t OwnedImportLen; /* the first OwnedImportLen imports are the request's: deleted with it */
     const WasmEdge_String *Initializers;
     uint32_t InitializerLen;
     double InitTimeout;
@@ -69,6 +70,7 @@ typedef struct wpy_lifecycle {
     uint8_t *Output; /* v2: a copy of the output (malloc), OutputLen bytes */
     uint32_t OutputLen;
     uint64_t FuelUsed; /* what Plugin.fuel_used adds up */
+    uint32_t Calls; /* counted calls begun (a host function tells its call by it: host_log's budget) */
     uint32_t JournalLen;
     wpy_journal_entry Journal[WPY_LC_JOURNAL_MAX];
 } wpy_lifecycle;
@@ -95,6 +97,7 @@ static uint32_t wpy_lc_call(wpy_lifecycle *L, const WasmEdge_FunctionInstanceCon
                             double timeout, int counted) {
     if (L->JournalLen == WPY_LC_JOURNAL_MAX) return WPY_LC_NOT_MADE; /* a lifecycle makes at most 8 */
     if (L->Flags & WPY_LC_FUEL) WasmEdge_StatisticsClear(L->Statistics);
+    if (counted) L->Calls++;
     uint32_t code;
     if (timeout < 0)
         code = WasmEdge_ResultGetCode(WasmEdge_ExecutorInvoke(L->Executor, function, params, n_params, ret, n_ret));
@@ -238,9 +241,12 @@ uint32_t wpy_lifecycle_run(wpy_lifecycle *L, uint32_t Until) {
     return WPY_LC_OK;
 }
 
-/* Delete the instance and the store, if they are still alive. */
+/* Delete the instance, the request's own imports and the store (Instance's order), if they are
+ * still alive. */
 void wpy_lifecycle_discard(wpy_lifecycle *L) {
     if (L->Instance != NULL) WasmEdge_ModuleInstanceDelete(L->Instance);
+    for (uint32_t i = 0; i < L->OwnedImportLen; i++) WasmEdge_ModuleInstanceDelete(L->Imports[i]);
+    L->OwnedImportLen = 0;
     if (L->Store != NULL) WasmEdge_StoreDelete(L->Store);
     L->Instance = NULL;
     L->Store = NULL;
