@@ -153,6 +153,7 @@ rss: setup
 .PHONY: bench bench-profile
 bench: setup
 	@$(VENV)/bin/python -c 'import wasmtime' 2>/dev/null || $(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	@command -v wrk >/dev/null 2>&1 || BENCH=1 scripts/setup.sh --packages-only
 	$(VENV)/bin/python bench/run.py
 
 bench-profile: setup

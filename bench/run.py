@@ -10,10 +10,14 @@ Groups (times are per operation, best of several runs, so background load only e
 - compute        fib(30) from bench/fib.c: WasmEdge AOT, WasmEdge interpreter, wasmtime-py, and the
                  same C built natively with gcc -O2.
 - load           cold AOT compile vs AOT cache hit (and plain loading, for context).
-- http           the service over real HTTP (server processes on free ports, one aiohttp client here,
-                 16 concurrent keep-alive requests): POST /run to ``python -m server`` vs a bare
-                 aiohttp handler (bench/http_bare.py), one process vs gunicorn with 2 aiohttp
-                 workers; then 8 CPU-bound requests 2 at a time on --workers 1 vs --workers 2.
+- http           the service over real HTTP (server processes on free ports, driven by wrk -t2 -c16
+                 when installed -- `make bench` installs it -- else by an aiohttp client here, 16
+                 concurrent keep-alive requests): POST /run hello, a 400 (invalid JSON) and a 404
+                 (unknown plugin) to ``python -m server`` vs a bare aiohttp handler answering the
+                 same (bench/http_bare.py), uvloop vs asyncio's loop, one process vs gunicorn -w 2,
+                 the Go original's figure from issue 14 as a reference row (it cannot be built
+                 here); the note of each row has the server's CPU time per request (robust on a
+                 loaded machine); then 8 CPU-bound requests 2 at a time on --workers 1 vs 2.
 
 Everything it builds (the C floor, fib.wasm, the native fib, the AOT cache) goes under build/bench/.
 """

@@ -10,6 +10,9 @@ TOOLCHAIN_PKGS=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libc++-16-de
 # The console's browser test (tests/server/test_console.py); TEST_BROWSER=0 skips them (the service image).
 BROWSER_PKGS=(chromium chromium-driver)
 TEST_BROWSER=${TEST_BROWSER:-1}
+# `make bench`'s HTTP client (bench/run.py falls back to a slower aiohttp one): only with BENCH=1.
+BENCH_PKGS=(wrk)
+BENCH=${BENCH:-0}
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TRIXIE_SOURCES=/etc/apt/sources.list.d/wasmedge-py-trixie.sources
@@ -164,6 +167,17 @@ if [ -n "$need_toolchain" ]; then
     say "$step"
     # shellcheck disable=SC2086
     apt_install $need_toolchain
+fi
+
+if [ "$BENCH" != 0 ]; then
+    need_bench=$(missing_pkgs "${BENCH_PKGS[@]}" | xargs)
+    if [ -n "$need_bench" ]; then
+        step="install the benchmark's HTTP client ($need_bench)"
+        HINT="Run 'apt-get install ${BENCH_PKGS[*]}' by hand to see the error; without it make bench uses a slower client."
+        say "$step"
+        # shellcheck disable=SC2086
+        apt_install $need_bench
+    fi
 fi
 
 if [ "$TEST_BROWSER" != 0 ]; then

@@ -4,11 +4,11 @@ store itself (a hung mount blocks a store thread, never the loop).
 
 The loop keeps the names found by the last scan of the store's directory. A name in it (or one
 the registry has a module cached for) goes the usual way: its files are ``stat``-ed on a store
-thread, which answers 404 if it has been deleted since (and frees the cached module). A name not in it is answered from a scan *started after the request arrived*, so a plugin
-created before a request was sent is always found: requests that miss wait for the next scan, one
-scan runs at a time (on a store thread, ``StoreIO``), and every request that missed while one ran
-is answered by the one after it. A flood of unknown names thus costs one scan per batch of
-requests. A scan that fails (the store is unreadable) sends its requests the usual way, which
+thread, which answers 404 if it has been deleted since (and frees the cached module). A name not
+in it is answered from a scan *started after the request arrived*, so a plugin created before a
+request was sent is always found: requests that miss wait for the next scan, one scan runs at a
+time (on a store thread, ``StoreIO``), and every request that missed while one ran is answered by
+the one after it. A flood of unknown names thus costs one scan per batch of requests. A scan that fails (the store is unreadable) sends its requests the usual way, which
 answers as it always has; one that does not return within the store timeout is 503, and so is
 every miss until it returns (it holds one store thread, as a hung ``stat`` would).
 """
@@ -30,8 +30,8 @@ class StoreListing:
     """The plugin directories' names, as an event loop's requests need them. Used from one loop."""
 
     def __init__(self, io: StoreIO, scan: Callable[[], list[str]], cached: Container[str] = ()) -> None:
-        """``scan()`` lists the store (on a store thread); when it fails, the usual path answers. Names in
-        ``cached`` (the registry's loaded plugins) always go the usual way."""
+        """``scan()`` lists the store (on a store thread); when it fails, the usual path answers.
+        Names in ``cached`` (the registry's loaded plugins) always go the usual way."""
         self._io = io
         self._scan = scan
         self._cached = cached
@@ -50,8 +50,9 @@ class StoreListing:
             return True
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[frozenset[str] | None] = loop.create_future()
-        if self._started is None:
-            self._start(loop)
+        if self._started is None:  # no scan in flight: one starts once this loop turn's misses are in
+            if not self._answered_by_this:
+                loop.call_soon(self._start, loop)
             self._answered_by_this.append(waiter)
         elif loop.time() - self._started >= self._io.timeout:
             raise self._hung(loop.time() - self._started)
@@ -61,9 +62,14 @@ class StoreListing:
         return names is None or name in names
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Scan for the requests in ``_answered_by_this``, all of which arrived before now."""
         self._scans += 1
         scan = self._scans
-        self._io.submit(("listing", scan), WHAT, lambda: self._run(loop, scan))
+        try:
+            self._io.submit(("listing", scan), WHAT, lambda: self._run(loop, scan))
+        except StoreUnavailable as exc:  # refused at once: the server is shutting down
+            self._fail(exc)
+            return
         self._started = loop.time()
         self._timer = loop.call_later(self._io.timeout, self._expire, scan)
 
@@ -92,10 +98,8 @@ class StoreListing:
                 waiter.set_result(names)
         if self._answered_by_next:
             self._answered_by_this, self._answered_by_next = self._answered_by_next, []
-            try:
-                self._start(asyncio.get_running_loop())
-            except StoreUnavailable as exc:  # refused at once: the server is shutting down
-                self._fail(exc)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._start, loop)
 
     def _expire(self, scan: int) -> None:
         """The scan has not returned within the store timeout: every waiting request is 503, and

@@ -129,7 +129,6 @@ async def test_hung_store_read_is_503_within_the_timeout_and_blocks_nothing(make
     assert registry.io.stuck == 1
 
 
-
 @pytest.mark.slow
 async def test_unknown_plugin_on_a_hung_store_is_503_within_the_timeout_and_blocks_nothing(make_client, hung_mount):
     # The store's directory itself hangs: the listing the event loop answers 404s from cannot be
@@ -151,6 +150,7 @@ async def test_unknown_plugin_on_a_hung_store_is_503_within_the_timeout_and_bloc
     assert (await run(client, "other"))[0] == 503  # while the scan still hangs: at once
     assert time.monotonic() - started < 0.2
     assert client.app[REGISTRY].io.stuck == 1
+
 
 # -- size limits ---------------------------------------------------------------------------------
 
