@@ -39,8 +39,9 @@ from typing import Any, Awaitable, Callable
 from aiohttp import BodyPartReader, web
 
 from wasmedge_py import WasmEdgeError, load_module, load_plugin
+from wasmedge_py.files import sync_directory
 from wasmedge_py.limits import MANIFEST_NAME
-from wasmedge_py.lockfile import LockFileError, Pin, exclusive, sync_directory, update_lock
+from wasmedge_py.lockfile import LockFileError, Pin, exclusive, update_lock
 
 from .auth import require_token
 from .errors import BodyTooLarge, RequestError, ServiceError

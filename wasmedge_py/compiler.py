@@ -56,6 +56,7 @@ from ._binary import UnsupportedModule, memory_minimums
 from ._ffi import ffi, lib
 from .config import Config
 from .errors import CompileError, CompileLimitExceeded, ValueRangeError, check
+from .files import write_atomically
 from .module import Module, sandboxed
 from .sandbox import add_deadline_checks
 
@@ -500,17 +501,7 @@ class AotCache:
             "options": dataclasses.asdict(options),
             "module_sha256": hashlib.sha256(wasm).hexdigest(),
         }
-        temp = self._temp_name(path, ".json")
-        try:
-            with open(temp, "w", encoding="utf-8") as file:
-                json.dump(sidecar, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path.with_suffix(".json"))
-        except BaseException:
-            _unlink_quietly(temp)
-            raise
-        _fsync_directory(self.directory)
+        write_atomically(path.with_suffix(".json"), json.dumps(sidecar).encode())  # also syncs the directory
 
     def _temp_name(self, path: Path, suffix: str) -> str:
         handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{suffix}.tmp", dir=self.directory)
@@ -556,19 +547,6 @@ def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 

@@ -1,4 +1,5 @@
-"""Reading plugin files that someone else controls: regular files only, and never more than a limit.
+"""Plugin files: reading those someone else controls (regular files only, and never more than a
+limit), and writing ours so that a crash or a concurrent reader never sees half a file.
 
 A plugin directory may hold anything: a FIFO whose ``open`` blocks for ever, a device, or a sparse
 file of a terabyte. ``read_regular_file`` refuses those before reading a byte of them.
@@ -6,8 +7,10 @@ file of a terabyte. ``read_regular_file`` refuses those before reading a byte of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 
 from .plugin_errors import PluginLoadError
 
@@ -52,3 +55,37 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise FileRefused(f"{path} grew past the limit of {max_bytes} bytes while it was read")
     return data
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """``data`` at ``path``: written to a temporary file in the same directory, flushed to disk,
+    then renamed over ``path``, so a reader sees the old contents or the new, never a mix."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with open(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    sync_directory(directory)
+
+
+def sync_directory(directory: str) -> None:
+    """Make renames in ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -20,13 +20,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 import threading
 import tomllib
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from .files import FileRefused, read_regular_file
+from .files import FileRefused, read_regular_file, write_atomically
 from .limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, MANIFEST_NAME
 from .runtime import is_plugin_name
 
@@ -114,40 +113,6 @@ def read_lock(path: str | os.PathLike[str]) -> dict[str, Pin]:
 def write_lock(path: str | os.PathLike[str], pins: Mapping[str, Pin]) -> None:
     """Replace the lock file at ``path`` atomically (and durably) with ``pins``."""
     write_atomically(path, format_lock(pins).encode())
-
-
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """``data`` at ``path``: written to a temporary file in the same directory, flushed to disk,
-    then renamed over ``path``, so a reader sees the old contents or the new, never a mix."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with open(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    sync_directory(directory)
-
-
-def sync_directory(directory: str) -> None:
-    """Make renames in ``directory`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
