@@ -81,7 +81,7 @@ apt_update_once() {
 }
 apt_install() {  # apt_install PKG... (PKG/trixie takes that one package from trixie)
     apt_update_once
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-remove "$@"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # WasmEdge is only in trixie, and `apt-get -t trixie install` would take from trixie every package
@@ -135,7 +135,6 @@ show_trixie_plan() {  # what the install will change, from the simulation's Inst
 }
 
 need_wasmedge=$(missing_pkgs "${WASMEDGE_PKGS[@]}" | xargs)
-need_toolchain=$(missing_pkgs "${TOOLCHAIN_PKGS[@]}" | xargs)
 
 if [ -n "$need_wasmedge" ]; then
     add_trixie_source || true
@@ -161,34 +160,30 @@ if [ -n "$need_wasmedge" ]; then
     apt_install "${install_args[@]}"
 fi
 
-if [ -n "$need_toolchain" ]; then
-    step="install the wasm32 toolchain ($need_toolchain)"
-    HINT="These are bookworm packages; run 'apt-get install ${TOOLCHAIN_PKGS[*]}' by hand to see the error."
+install_missing() {  # install_missing WHAT HINT PKG...: apt-get install those of PKG not installed yet
+    local what=$1 hint=$2 need
+    shift 2
+    need=$(missing_pkgs "$@" | xargs)
+    [ -n "$need" ] || return 0
+    step="install $what ($need)"
+    HINT=$hint
     say "$step"
     # shellcheck disable=SC2086
-    apt_install $need_toolchain
-fi
+    apt_install $need
+}
 
+install_missing "the wasm32 toolchain" \
+    "These are bookworm packages; run 'apt-get install ${TOOLCHAIN_PKGS[*]}' by hand to see the error." \
+    "${TOOLCHAIN_PKGS[@]}"
 if [ "$BENCH" != 0 ]; then
-    need_bench=$(missing_pkgs "${BENCH_PKGS[@]}" | xargs)
-    if [ -n "$need_bench" ]; then
-        step="install the benchmark's HTTP client ($need_bench)"
-        HINT="Run 'apt-get install ${BENCH_PKGS[*]}' by hand to see the error; without it make bench uses a slower client."
-        say "$step"
-        # shellcheck disable=SC2086
-        apt_install $need_bench
-    fi
+    install_missing "the benchmark's HTTP client" \
+        "Run 'apt-get install ${BENCH_PKGS[*]}' by hand to see the error; without it make bench uses a slower client." \
+        "${BENCH_PKGS[@]}"
 fi
-
 if [ "$TEST_BROWSER" != 0 ]; then
-    need_browser=$(missing_pkgs "${BROWSER_PKGS[@]}" | xargs)
-    if [ -n "$need_browser" ]; then
-        step="install Chromium for the console's browser test ($need_browser)"
-        HINT="These are bookworm packages; run 'apt-get install ${BROWSER_PKGS[*]}' by hand to see the error, or set TEST_BROWSER=0 to skip them."
-        say "$step"
-        # shellcheck disable=SC2086
-        apt_install $need_browser
-    fi
+    install_missing "Chromium for the console's browser test" \
+        "These are bookworm packages; run 'apt-get install ${BROWSER_PKGS[*]}' by hand to see the error, or set TEST_BROWSER=0 to skip them." \
+        "${BROWSER_PKGS[@]}"
 fi
 
 [ $packages_only -eq 1 ] && { step=""; exit 0; }
