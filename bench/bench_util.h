@@ -11,6 +11,18 @@
 
 #ifndef BENCH_NAME
 #error "define BENCH_NAME before including bench_util.h"
+/* The module at path, loaded and validated (the loader and validator are freed at once). */
+static WasmEdge_ASTModuleContext *load_validated(const WasmEdge_ConfigureContext *conf, const char *path) {
+    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
+    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
+    WasmEdge_ASTModuleContext *ast = NULL;
+    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
+    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
+    WasmEdge_ValidatorDelete(validator);
+    WasmEdge_LoaderDelete(loader);
+    return ast;
+}
+
 #endif
 
 static double now_ns(void) {
@@ -35,6 +47,18 @@ static const WasmEdge_FunctionInstanceContext *find(const WasmEdge_ModuleInstanc
         exit(1);
     }
     return f;
+}
+
+/* The module at path, loaded and validated (the loader and validator are freed at once). */
+static WasmEdge_ASTModuleContext *load_validated(const WasmEdge_ConfigureContext *conf, const char *path) {
+    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
+    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
+    WasmEdge_ASTModuleContext *ast = NULL;
+    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
+    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
+    WasmEdge_ValidatorDelete(validator);
+    WasmEdge_LoaderDelete(loader);
+    return ast;
 }
 
 #endif

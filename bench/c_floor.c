@@ -44,11 +44,7 @@ int main(int argc, char **argv) {
 
     WasmEdge_LogOff();
     WasmEdge_ConfigureContext *conf = WasmEdge_ConfigureCreate();
-    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
-    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
-    WasmEdge_ASTModuleContext *ast = NULL;
-    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
-    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
+    WasmEdge_ASTModuleContext *ast = load_validated(conf, path);
 
     /* Warm calls on one ready instance. */
     WasmEdge_StoreContext *store = WasmEdge_StoreCreate();
@@ -127,8 +123,6 @@ int main(int argc, char **argv) {
 
     printf("warm %.1f\ntimed %.1f\nlifecycle %.1f\n", best_warm, best_timed, best_cycle);
     WasmEdge_ASTModuleDelete(ast);
-    WasmEdge_ValidatorDelete(validator);
-    WasmEdge_LoaderDelete(loader);
     WasmEdge_ConfigureDelete(conf);
     return 0;
 }

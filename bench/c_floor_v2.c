@@ -56,11 +56,7 @@ int main(int argc, char **argv) {
 
     WasmEdge_LogOff();
     WasmEdge_ConfigureContext *conf = WasmEdge_ConfigureCreate();
-    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
-    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
-    WasmEdge_ASTModuleContext *ast = NULL;
-    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
-    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
+    WasmEdge_ASTModuleContext *ast = load_validated(conf, path);
     WasmEdge_ExecutorContext *exec = WasmEdge_ExecutorCreate(conf, NULL);
     WasmEdge_ValType params[3] = {WasmEdge_ValTypeGenI32(), WasmEdge_ValTypeGenI32(), WasmEdge_ValTypeGenI32()};
     WasmEdge_FunctionTypeContext *log_type = WasmEdge_FunctionTypeCreate(params, 3, NULL, 0);
@@ -104,8 +100,6 @@ int main(int argc, char **argv) {
     WasmEdge_FunctionTypeDelete(log_type);
     WasmEdge_ExecutorDelete(exec);
     WasmEdge_ASTModuleDelete(ast);
-    WasmEdge_ValidatorDelete(validator);
-    WasmEdge_LoaderDelete(loader);
     WasmEdge_ConfigureDelete(conf);
     return 0;
 }

@@ -34,17 +34,6 @@
 #define BENCH_NAME "timed_call"
 #include "bench_util.h"
 
-static WasmEdge_ASTModuleContext *load(WasmEdge_ConfigureContext *conf, const char *path) {
-    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
-    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
-    WasmEdge_ASTModuleContext *ast = NULL;
-    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
-    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
-    WasmEdge_ValidatorDelete(validator);
-    WasmEdge_LoaderDelete(loader);
-    return ast;
-}
-
 /* -- the current binding's timed call --------------------------------------------------------- */
 
 static WasmEdge_Result async_call(WasmEdge_ExecutorContext *exec, const WasmEdge_FunctionInstanceContext *f,
@@ -227,8 +216,8 @@ int main(int argc, char **argv) {
     long calls = atol(argv[3]), repeats = atol(argv[4]);
     WasmEdge_LogOff();
     WasmEdge_ConfigureContext *conf = WasmEdge_ConfigureCreate();
-    WasmEdge_ASTModuleContext *ast = load(conf, argv[1]);
-    WasmEdge_ASTModuleContext *runaway_ast = load(conf, argv[2]);
+    WasmEdge_ASTModuleContext *ast = load_validated(conf, argv[1]);
+    WasmEdge_ASTModuleContext *runaway_ast = load_validated(conf, argv[2]);
     WasmEdge_FunctionTypeContext *noop_type = WasmEdge_FunctionTypeCreate(NULL, 0, NULL, 0);
     noop_function = WasmEdge_FunctionInstanceCreate(noop_type, noop, NULL, 0);
     WasmEdge_FunctionTypeDelete(noop_type);
