@@ -98,7 +98,12 @@ def build() -> dict[str, Path]:
     }
     native = REPO / "wasmedge_py" / "_native"  # c_floor.c compiles in the binding's watchdog
     if _stale(
-        out["c_floor"], BENCH / "c_floor.c", BENCH / "bench_util.h", native / "watchdog.c", native / "wpy_call.h"
+        out["c_floor"],
+        BENCH / "c_floor.c",
+        BENCH / "bench_util.h",
+        native / "watchdog.c",
+        native / "deadline.c",
+        native / "wpy_call.h",
     ):
         _run(
             [

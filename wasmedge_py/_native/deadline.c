@@ -29,9 +29,7 @@ WasmEdge_Result wpy_deadline_check(void *Data, const WasmEdge_CallingFrameContex
         atomic_load_explicit(&wpy_deadline_all_stopped, memory_order_relaxed)) {
         return (WasmEdge_Result){.Code = WPY_INTERRUPTED};
     }
-    Returns[0].Value.Words[0] = WPY_CHECK_INTERVAL;
-    Returns[0].Value.Words[1] = 0;
-    Returns[0].Type = WasmEdge_ValTypeGenI32();
+    Returns[0] = WasmEdge_ValueGenI32(WPY_CHECK_INTERVAL);
     return WasmEdge_Result_Success;
 }
 
