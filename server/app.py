@@ -182,6 +182,7 @@ def make_app(settings: Settings | None = None) -> web.Application:
 
     async def close(_app: web.Application) -> None:
         pool.shutdown()
+        app[RUNNER].close()
         registry.close()
 
     async def prepare_worker(_app: web.Application) -> None:

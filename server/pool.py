@@ -1,7 +1,10 @@
 """The bounded, fair thread pool that runs plugin requests (``runner``) off the event loop.
 
 Why threads: a plugin call is a native call made through cffi, which releases the GIL, so N
-threads really run N plugins at once while the event loop stays free for other requests.
+threads really run N plugins at once while the event loop stays free for other requests. Runs
+that need no Python (``Pool.run(native=...)``) do not even take a pool thread: the loop starts
+them on the extension's native threads (wasmedge_py/native_workers.py) and the pool only keeps
+their accounting.
 
 Why bounded and fair: at most ``workers`` plugins run and at most ``queue`` requests wait; the
 next one is refused at once (``QueueFull`` -> 503) instead of piling up memory and latency. Each
@@ -64,6 +67,19 @@ ABANDONED_PER_WORKER = 4
 _WAITING, _RUNNING, _DONE = "waiting", "running", "done"
 
 
+# How a job starts off the pool's threads: ``native(finish, to_thread)`` (see ``Pool.submit``).
+Native = Callable[[Callable[[Any, BaseException | None], None], Callable[[Callable[[], Any]], None]], None]
+
+
+def call_soon_from(loop: asyncio.AbstractEventLoop, loop_thread: int, fn: Callable[..., Any], *args: Any) -> None:
+    """``fn(*args)`` on ``loop`` (whose thread is ``loop_thread``) soon, from any thread: from the
+    loop's own thread without waking it through its self-pipe (a syscall and a loop round)."""
+    if threading.get_ident() == loop_thread:
+        loop.call_soon(fn, *args)
+    else:
+        loop.call_soon_threadsafe(fn, *args)
+
+
 def default_plugin_concurrency(workers: int) -> int:
     """One worker is always left to the other plugins (when there are two or more)."""
     return max(1, workers - 1)
@@ -96,7 +112,7 @@ class _Job:
     """One accepted run: ``call()`` does the work on a pool thread, ``report(result, error)``
     hands the outcome to the event loop (thread-safe)."""
 
-    __slots__ = ("key", "lane", "call", "report", "clock", "state", "abandoned", "kept")
+    __slots__ = ("key", "lane", "call", "report", "clock", "state", "abandoned", "kept", "native")
 
     def __init__(
         self,
@@ -114,6 +130,7 @@ class _Job:
         self.state = _WAITING
         self.abandoned = False
         self.kept = False  # past the abandonment time, but kept its worker (too many abandoned)
+        self.native: Callable[[], None] | None = None  # starts it off Python threads (``Pool.run``)
 
 
 class _Idle:
@@ -186,14 +203,44 @@ class Pool:
         limits: PluginLimits | None = None,
         timeout: float | None = None,
         deferred_start: bool = False,
+        native: Native | None = None,
     ) -> T:
+        """``submit``, then wait for the outcome; cancelled, a job that has not started leaves."""
+        outcome, job = self.submit(
+            fn, *args, key=key, limits=limits, timeout=timeout, deferred_start=deferred_start, native=native
+        )
+        try:
+            return await outcome
+        except asyncio.CancelledError:
+            self.withdraw(job)
+            raise
+
+    def submit(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        key: str,
+        limits: PluginLimits | None = None,
+        timeout: float | None = None,
+        deferred_start: bool = False,
+        native: Native | None = None,
+    ) -> tuple[asyncio.Future[T], _Job]:
         """Run ``fn(*args)`` on a pool thread, in plugin ``key``'s share (``limits`` may override
         it). Raises ``PluginBusy`` or ``QueueFull`` at once when there is no room,
         ``PoolTimeout`` when it has run ``timeout`` seconds (the thread finishes on its own).
 
         With ``deferred_start`` the clock starts when the job says so: it is called as
-        ``fn(start_clock, *args)`` and calls ``start_clock()`` once its untimed part is done."""
+        ``fn(start_clock, *args)`` and calls ``start_clock()`` once its untimed part is done.
+
+        With ``native`` the job needs no pool thread: once granted, ``native(finish, to_thread)``
+        is called on the event loop (its clock started) and starts the work elsewhere (the
+        extension's native threads); it ends the job by ``finish(result, error)`` on the loop, or
+        hands the rest to a pool thread by ``to_thread(fn)`` (its slot goes with it).
+
+        Returns the outcome's future (no task: the caller awaits it or adds a callback) and the
+        job, for ``withdraw``."""
         loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
         outcome: asyncio.Future[T] = loop.create_future()
         clock = _Clock()
         timer: list[asyncio.TimerHandle] = []
@@ -215,7 +262,7 @@ class Pool:
 
         def report(result: Any, error: BaseException | None) -> None:
             try:
-                loop.call_soon_threadsafe(settle, result, error)
+                call_soon_from(loop, loop_thread, settle, result, error)
             except RuntimeError:  # the loop is gone: nobody waits for this any more
                 pass
 
@@ -239,14 +286,27 @@ class Pool:
             elif not self._abandon(job):  # too many abandoned threads already: look again later
                 timer[:] = [loop.call_later(ABANDON_AFTER_S, watch, timeout)]
 
-        job = self._submit(key, limits, call, report, clock)
+        def finish(result: Any, error: BaseException | None) -> None:
+            with self._lock:
+                self._finished(job)
+                job.report(result, error)
+                self._dispatch()  # its slot goes to the next job (a pool thread would take it itself)
+
+        def to_thread(fn: Callable[[], Any]) -> None:
+            job.call = fn
+            with self._lock:
+                self._to_thread(job)
+
+        def start_native() -> None:
+            """Granted (pool lock held, on any thread): start on the loop, outside the lock."""
+            assert native is not None
+            clock.start()
+            call_soon_from(loop, loop_thread, native, finish, to_thread)
+
+        job = self._submit(key, limits, call, report, clock, start_native if native is not None else None)
         if timeout is not None:
             timer.append(loop.call_later(timeout, watch, timeout))
-        try:
-            return await outcome
-        except asyncio.CancelledError:
-            self._withdraw(job)  # frees its place if it had not started; a running job goes on
-            raise
+        return outcome, job
 
     # -- scheduling (every method below with "lock held" runs under self._lock) -------------------
 
@@ -257,6 +317,7 @@ class Pool:
         call: Callable[[], Any],
         report: Callable[[Any, BaseException | None], None],
         clock: _Clock,
+        native: Callable[[], None] | None = None,
     ) -> _Job:
         """Admit a job or refuse it at once (``PluginBusy``, ``QueueFull``)."""
         with self._lock:
@@ -279,6 +340,7 @@ class Pool:
                         f"{self._waiting} queued, try again later"
                     )
             job = _Job(key, lane, call, report, clock)
+            job.native = native
             self._lanes[key] = lane
             lane.waiting.append(job)
             self._waiting += 1
@@ -318,13 +380,26 @@ class Pool:
     def _dispatch(self) -> None:
         """Give every job that may start now to an idle thread, or to a new one (lock held)."""
         while (job := self._next()) is not None:
-            if self._idle:
-                idle = self._idle.pop()
-                idle.job = job
-                idle.wake.notify()
+            if job.native is not None:
+                job.native()
             else:
-                name = f"plugin-{next(self._thread_ids)}"
-                threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+                self._to_thread(job)
+
+    def _to_thread(self, job: _Job) -> None:
+        """Run a granted job on an idle thread, or on a new one (lock held)."""
+        if self._idle:
+            idle = self._idle.pop()
+            idle.job = job
+            idle.wake.notify()
+        else:
+            name = f"plugin-{next(self._thread_ids)}"
+            threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+
+    def _next_for_thread(self) -> _Job | None:
+        """The next job this pool thread runs; native ones are started on their way (lock held)."""
+        while (job := self._next()) is not None and job.native is not None:
+            job.native()
+        return job
 
     def _take(self, idle: _Idle) -> _Job | None:
         """Wait until a job is given to this thread; None once the pool is shut down (lock held)."""
@@ -346,7 +421,7 @@ class Pool:
             with self._lock:
                 keep = self._finished(job)
                 job.report(result, error)  # after the bookkeeping: the caller may send the next one at once
-                job = (self._next() or self._take(idle)) if keep else None
+                job = (self._next_for_thread() or self._take(idle)) if keep else None
 
     def _finished(self, job: _Job) -> bool:
         """Account for a job that has returned; False if its thread is no longer a worker (lock held)."""
@@ -368,8 +443,8 @@ class Pool:
         if not lane.waiting and lane.active == 0 and self._lanes.get(key) is lane:
             del self._lanes[key]
 
-    def _withdraw(self, job: _Job) -> None:
-        """The caller gave up: a job still waiting leaves its queue."""
+    def withdraw(self, job: _Job) -> None:
+        """The caller gave up: a job still waiting leaves its queue (a running job goes on)."""
         with self._lock:
             if job.state != _WAITING:
                 return

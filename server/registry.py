@@ -40,6 +40,7 @@ from wasmedge_py import Module, PluginLimits, PluginLoadError, WasmEdgeError, lo
 from wasmedge_py.files import FileRefused, read_regular_file
 from wasmedge_py.limits import DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_PLUGIN_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_NAME
 from wasmedge_py.lockfile import LockFile, LockFileError, Pin
+from wasmedge_py.native_workers import NativeFileCheck
 from wasmedge_py.runtime import is_plugin_name
 
 from .errors import ServiceError
@@ -106,6 +107,7 @@ class Entry:
     users: int = 0
     retired: bool = False
     description: dict[str, Any] | None = None  # for /plugins, worked out once per version
+    native_check: NativeFileCheck | None = None  # for loaded_entry, worked out once per version
 
     def close(self) -> None:
         if self.module is not None:
@@ -377,6 +379,34 @@ class Registry:
             cap,
         )
         return replace(limits, timeout_ms=cap)
+
+    def loaded_entry(self, name: str) -> tuple[Entry, NativeFileCheck] | None:
+        """The loaded version of ``name``, leased (give it back with ``release``), with what its
+        files must still be for it to serve a request: a native run checks that itself, on its
+        thread, before it runs (``NativeFileCheck``). None when there is no such version or a lock
+        file is in use (its pins are the Python path's to check)."""
+        if self.lock is not None:
+            return None
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.error is not None or entry.retired:
+                return None
+            entry.users += 1
+        if entry.native_check is None:
+            wasm, manifest, _expected = entry.identity
+            entry.native_check = NativeFileCheck(
+                directory=os.path.join(self.root, name),
+                root=self.root,
+                wasm=f"{name}.wasm",
+                manifest=MANIFEST_NAME,
+                expect=(*wasm, *(manifest or (0, 0, 0, 0))),
+                manifest_present=manifest is not None,
+            )
+        return entry, entry.native_check
+
+    def release(self, entry: Entry) -> None:
+        """Give back an entry from ``loaded_entry``."""
+        self._release(entry)
 
     def cached_limits(self, name: str) -> PluginLimits | None:
         """The limits of the version of ``name`` loaded last, if any, without touching the store

@@ -13,7 +13,7 @@ from support.server import wait_until
 
 import server.runner
 from server.app import POOL
-from wasmedge_py import PluginLimits
+from wasmedge_py import PluginLimits, native_workers
 from wasmedge_py.limits import ManifestError
 
 WASI = "wasi = true\n"
@@ -88,7 +88,14 @@ async def test_waiting_plugins_take_turns(make_client, store, busy, monkeypatch)
         order.append(Path(path).stem)
         return original(path, *args, **kwargs)
 
+    native_start = native_workers.NativeRequest.start
+
+    def start_native(request):  # a run on the extension's native threads
+        order.append(Path(request.path).stem)
+        native_start(request)
+
     monkeypatch.setattr(server.runner, "run_plugin", run_plugin)
+    monkeypatch.setattr(native_workers.NativeRequest, "start", start_native)
     pool = client.app[POOL]
     runs = [start(client, "first", busy)]  # holds the only thread while the others queue
     await wait_until(lambda: pool.running == 1)

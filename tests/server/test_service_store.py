@@ -130,6 +130,23 @@ async def test_hung_store_read_is_503_within_the_timeout_and_blocks_nothing(make
 
 
 @pytest.mark.slow
+async def test_hung_store_under_a_loaded_plugin_is_503_within_the_timeout(make_client, store, hung_mount):
+    # The version is loaded, so its requests run on the native threads (API mode), which check its
+    # files first: that check hangs now, and it is answered as a hung stat on a store thread is.
+    store.add("hung", "hello")
+    client = await make_client(workers=2, timeout_ms=500)
+    assert await run(client, "hung", 21) == (200, {"output": 43})
+    (store.root / "hung" / "plugin.toml").symlink_to(hung_mount / "plugin.toml")
+    for _ in range(2):  # the second while the first still hangs: at once
+        started = time.monotonic()
+        status, body = await run(client, "hung")
+        assert status == 503, body
+        assert body["error"].startswith("plugin store unavailable: reading plugin hung's files ")
+        assert time.monotonic() - started < 1.0
+    await others_still_served(client)
+
+
+@pytest.mark.slow
 async def test_unknown_plugin_on_a_hung_store_is_503_within_the_timeout_and_blocks_nothing(make_client, hung_mount):
     # The store's directory itself hangs: the listing the event loop answers 404s from cannot be
     # read. The loop never touches the store; the requests wait for the scan, on a store thread.
