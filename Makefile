@@ -141,6 +141,13 @@ test: setup lint
 test-fast: setup
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# The whole suite in ABI mode (the library opened with ffi.dlopen, no compiled extension: the Python
+# paths instead of the C watchdog, the one-call lifecycle and the native workers). Tests that
+# exist only for the compiled extension skip themselves. About as long as `make test`.
+.PHONY: test-abi
+test-abi: setup
+	WASMEDGE_LIB=libwasmedge.so.0 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
 # 100,000 load -> instantiate -> call -> close cycles; fails if RSS grows 5 % or more.
 .PHONY: rss
 rss: setup

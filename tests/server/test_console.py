@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -97,7 +98,10 @@ def base_url(console_store) -> Iterator[str]:
 
 
 def wait_for(driver: WebDriver, condition, timeout: float = 20.0):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda _: condition())
+    """``condition()`` until true; an element the page re-rendered meanwhile (it refreshes every
+    2 s) only means: look again."""
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException])
+    return wait.until(lambda _: condition())
 
 
 def open_console(browser: WebDriver, base_url: str) -> None:
