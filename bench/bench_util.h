@@ -11,18 +11,6 @@
 
 #ifndef BENCH_NAME
 #error "define BENCH_NAME before including bench_util.h"
-/* The module at path, loaded and validated (the loader and validator are freed at once). */
-static WasmEdge_ASTModuleContext *load_validated(const WasmEdge_ConfigureContext *conf, const char *path) {
-    WasmEdge_LoaderContext *loader = WasmEdge_LoaderCreate(conf);
-    WasmEdge_ValidatorContext *validator = WasmEdge_ValidatorCreate(conf);
-    WasmEdge_ASTModuleContext *ast = NULL;
-    check(WasmEdge_LoaderParseFromFile(loader, &ast, path), "load");
-    check(WasmEdge_ValidatorValidate(validator, ast), "validate");
-    WasmEdge_ValidatorDelete(validator);
-    WasmEdge_LoaderDelete(loader);
-    return ast;
-}
-
 #endif
 
 static double now_ns(void) {
