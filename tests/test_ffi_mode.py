@@ -105,3 +105,35 @@ def test_version_line_shows_the_mode():
     done = subprocess.run([sys.executable, "-m", "wasmedge_py.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0
     assert f"{_ffi.MODE} mode" in done.stdout, done.stdout
+
+
+# A Config only a collection can free (a reference cycle), collected while the thread holds the
+# lock ABI-mode cffi takes to parse a type string (as when the collector interrupts ffi.new):
+# its deleter casts to a type not parsed yet in this fresh interpreter, which takes that lock.
+COLLECTED_DURING_A_PARSE = """
+import gc, time, wasmedge_py as w
+from wasmedge_py import _ffi
+cycle = [w.Config()]
+cycle.append(cycle)
+owned = cycle[0]._owned
+del cycle
+with _ffi.ffi._lock:
+    gc.collect()
+deadline = time.monotonic() + 10
+while owned.ptr is not None and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(_ffi.MODE, owned.ptr is None)
+"""
+
+
+def test_a_collection_inside_an_abi_mode_type_parse_does_not_deadlock():
+    """The fuzzer's ABI-mode hangs: a finalizer freeing on the collecting thread re-entered
+    cffi's non-reentrant parser lock. Finalizers hand the freeing to the reaper thread."""
+    environment = dict(os.environ, WASMEDGE_LIB=str(SYSTEM_LIBRARY))
+    command = [sys.executable, "-c", COLLECTED_DURING_A_PARSE]
+    try:
+        done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the collection deadlocked in the Config's finalizer")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["abi", "True"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 
 import pytest
 
@@ -108,7 +109,10 @@ def test_finalizer_frees_what_was_never_closed(wat):
     instance = w.Instance(module)
     instance_owned = instance._owned
     del instance, module
-    gc.collect()
+    gc.collect()  # the finalizers hand both to the reaper thread, which frees them
+    deadline = time.monotonic() + 5
+    while (instance_owned.ptr, owned.ptr) != (None, None) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert instance_owned.ptr is None and owned.ptr is None
 
 

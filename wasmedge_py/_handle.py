@@ -1,7 +1,7 @@
 """The one ownership base for native handles: a pointer, the function that frees it, and the rules.
 
 - ``close()`` frees the pointer exactly once and is idempotent; a finalizer does the same as a
-  safety net for objects that were never closed.
+  safety net for objects that were never closed, on the reaper thread (see ``_Reaper``).
 - Using a closed object raises ``ClosedError`` instead of touching freed memory.
 - An object another one depends on (a module its instances run from) is *retained* by the
   dependant; closing it while retained only marks it closed, and the pointer is freed when the
@@ -10,12 +10,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import queue
 import threading
 import weakref
 from typing import Any, Callable
 
 from ._ffi import ffi
 from .errors import ClosedError
+
+log = logging.getLogger(__name__)
 
 
 class _Owned:
@@ -44,6 +49,53 @@ class _Owned:
         self.free_if_unused()
 
 
+class _Reaper:
+    """Frees, on a thread of its own, the handles the garbage collector found unclosed.
+
+    A finalizer runs on whatever thread the collector interrupts, at any allocation: inside
+    cffi's declaration parser (ABI mode parses ``ffi.new``/``ffi.cast`` type strings under the
+    FFI's non-reentrant lock) or inside one of the binding's own locks. Freeing there calls back
+    into the same lock and the thread deadlocks on itself. So a finalizer only queues the handle
+    (``SimpleQueue.put`` is safe from finalizers) and this thread frees it, taking the locks as
+    any other caller would."""
+
+    def __init__(self) -> None:
+        self._collected: queue.SimpleQueue[_Owned] = queue.SimpleQueue()
+        self._started_in: int | None = None  # the process whose reaper thread runs
+        self._start_lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget_thread)
+
+    def ensure_running(self) -> None:
+        """Start the thread in this process (called for each new handle, never by a finalizer)."""
+        if self._started_in == os.getpid():
+            return
+        with self._start_lock:
+            if self._started_in != os.getpid():
+                threading.Thread(target=self._run, name="wasmedge-py-reaper", daemon=True).start()
+                self._started_in = os.getpid()
+
+    def collected(self, owned: _Owned) -> None:
+        """The finalizer: hand the handle over, nothing else."""
+        self._collected.put(owned)
+
+    def _run(self) -> None:
+        while True:
+            owned = self._collected.get()
+            try:
+                owned.close()
+            except Exception:  # one failed delete must not stop the freeing of the others
+                log.exception("freeing a collected WasmEdge handle failed")
+            del owned  # not kept alive while the queue is empty
+
+    def _forget_thread(self) -> None:
+        """After fork: the thread did not come along (the next handle starts one)."""
+        self._start_lock = threading.Lock()
+        self._started_in = None
+
+
+_REAPER = _Reaper()
+
+
 class Handle:
     """Base for every class that owns one native WasmEdge object."""
 
@@ -52,8 +104,9 @@ class Handle:
     def __init__(self, ptr: Any, delete: Callable[[Any], None]) -> None:
         if ptr == ffi.NULL:
             raise MemoryError(f"WasmEdge could not create the {self._kind}")
+        _REAPER.ensure_running()
         self._owned = _Owned(ptr, delete)
-        self._finalizer = weakref.finalize(self, _Owned.close, self._owned)
+        self._finalizer = weakref.finalize(self, _REAPER.collected, self._owned)
         # Not at interpreter exit: a daemon thread may still be in a call on it (the OS frees it all).
         self._finalizer.atexit = False
 

@@ -62,4 +62,6 @@ async def test_native_runs_keep_the_limits(make_client, store, busy):
     assert refused.status == 503 and int(refused.headers["Retry-After"]) >= 1
     assert (await running).status == 200
     assert python_plugin_threads() == []
+    # The answer comes before the plugin's cleanup: the slot is free once that has run too.
+    await wait_until(lambda: pool.running == 0)
     assert (await client.post("/run", json={"plugin": "hello", "input": 1})).status == 200
