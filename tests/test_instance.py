@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-import time
-
 import pytest
 
 import wasmedge_py as w
+from wasmedge_py._handle import free_collected
 
 
 @pytest.fixture
@@ -109,10 +107,7 @@ def test_finalizer_frees_what_was_never_closed(wat):
     instance = w.Instance(module)
     instance_owned = instance._owned
     del instance, module
-    gc.collect()  # the finalizers hand both to the reaper thread, which frees them
-    deadline = time.monotonic() + 5
-    while (instance_owned.ptr, owned.ptr) != (None, None) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert free_collected()  # the finalizers hand both to the reaper thread, which frees them
     assert instance_owned.ptr is None and owned.ptr is None
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -60,7 +61,7 @@ class _Reaper:
     any other caller would."""
 
     def __init__(self) -> None:
-        self._collected: queue.SimpleQueue[_Owned] = queue.SimpleQueue()
+        self._collected: queue.SimpleQueue[_Owned | threading.Event] = queue.SimpleQueue()
         self._started_in: int | None = None  # the process whose reaper thread runs
         self._start_lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget_thread)
@@ -78,9 +79,19 @@ class _Reaper:
         """The finalizer: hand the handle over, nothing else."""
         self._collected.put(owned)
 
+    def wait(self, timeout: float) -> bool:
+        """Wait until every handle queued so far is freed; False after ``timeout`` seconds."""
+        self.ensure_running()
+        done = threading.Event()
+        self._collected.put(done)
+        return done.wait(timeout)
+
     def _run(self) -> None:
         while True:
             owned = self._collected.get()
+            if isinstance(owned, threading.Event):  # wait(): everything before it is freed
+                owned.set()
+                continue
             try:
                 owned.close()
             except Exception:  # one failed delete must not stop the freeing of the others
@@ -94,6 +105,13 @@ class _Reaper:
 
 
 _REAPER = _Reaper()
+
+
+def free_collected(timeout: float = 5.0) -> bool:
+    """Collect garbage and wait until the reaper has freed every unclosed handle it found (leak
+    accounting, tests); False if it has not within ``timeout`` seconds."""
+    gc.collect()
+    return _REAPER.wait(timeout)
 
 
 class Handle:

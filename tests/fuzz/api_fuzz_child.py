@@ -397,6 +397,8 @@ def _close_all() -> None:
 def finish() -> dict[str, Any]:
     """The end of an example: join the threads, the canary, close everything, collect, and return
     what is still allocated (``{"leaks": {kind: count}}``)."""
+    from wasmedge_py._handle import free_collected
+
     deadline = time.monotonic() + JOIN_SECONDS
     for thread in THREADS:
         thread.join(max(0.0, deadline - time.monotonic()))
@@ -409,8 +411,8 @@ def finish() -> dict[str, Any]:
         KEPT.clear()
         HOST_SCRIPT.clear()
         THREADS.clear()
-        for _ in range(3):
-            gc.collect()
+        for _ in range(3):  # a freed handle may release others: collect until it settles
+            free_collected()
         leaks = {f"handle {kind}": n for kind, n in Counter(LIVE_HANDLES.values()).items()}
         leaks.update({kind: n for kind, n in NATIVES.items() if n})
     if _TRACE["on"]:
