@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from support import REPO
-from support.server import Lines, Store, clean_env, post
+from support.server import Lines, Store, clean_env, post, server_command
 
 pytestmark = pytest.mark.slow  # a server process and a browser
 
@@ -83,7 +82,7 @@ def console_store(tmp_path_factory, built_plugins, wat) -> Path:
 @pytest.fixture(scope="module")
 def base_url(console_store) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(console_store), "--workers", "2"],
+        server_command(console_store, "--workers", "2"),
         cwd=REPO,
         env=clean_env(),
         stdout=subprocess.PIPE,

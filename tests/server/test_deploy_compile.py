@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from support.server import clean_env, get, post, settings_for
+from support.server import clean_env, get, post, server_command, settings_for
 
 from server.registry import registry_for
 from server.warm import Warmup
@@ -55,7 +55,7 @@ def test_first_request_after_compile_store_loads_from_the_cache(spawn, store, tm
     assert compile_store(store.root, cache, "--strict").returncode == 1  # the broken plugin fails a strict deploy
 
     process, output = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root)],
+        server_command(store.root),
         clean_env(WASMEDGE_PY_CACHE_DIR=str(cache)),
     )
     base = output.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)
@@ -71,7 +71,7 @@ def test_warm_server_is_ready_only_once_every_plugin_is_done(spawn, store, wat, 
     store.add("slow", wat(source=slow_wat()))
     store.add("bad", NOT_WASM)
     process, output = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--workers", "2", "--warm"],
+        server_command(store.root, "--workers", "2", "--warm"),
         clean_env(WASMEDGE_PY_CACHE_DIR=str(tmp_path / "aot")),  # a fresh cache: everything compiles
     )
     base = output.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)

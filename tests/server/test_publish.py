@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 import urllib.request
 
 import aiohttp
 import pytest
-from support.server import clean_env, post
+from support.server import clean_env, post, server_command
 
 from server.app import REGISTRY
 from server.publish import PUBLISHED_DIR
@@ -287,7 +286,7 @@ def test_real_server_publish_lock_and_require_token(spawn, store, wat, tmp_path)
     token_file.write_text(TOKEN + "\n")
     flags = ["--publish", "--require-token", "run", "--lock", str(lock_path), "--token-file", str(token_file)]
     process, lines = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--workers", "2", *flags],
+        server_command(store.root, "--workers", "2", *flags),
         clean_env(),
     )
     base = lines.wait_for(r"serving on (http://127\.0\.0\.1:\d+)").group(1)

@@ -4,12 +4,11 @@ one request, then SIGTERM and exit status 0 (in-flight requests finish first).""
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 
 import pytest
-from support.server import clean_env, free_port, get, gunicorn_command, post
+from support.server import clean_env, free_port, get, gunicorn_command, post, server_command
 
 pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
@@ -17,9 +16,7 @@ README_REQUEST = {"plugin": "hello", "input": 21}
 
 
 def test_python_m_server_serves_then_stops_on_sigterm(spawn, store):
-    process, lines = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--workers", "2"], clean_env()
-    )
+    process, lines = spawn(server_command(store.root, "--workers", "2"), clean_env())
     match = lines.wait_for(r"serving on (http://127\.0\.0\.1:\d+) from local plugin store")
     assert str(store.root) in match.string  # the line names the store directory
     assert "uvloop event loop" in match.string  # the default when installed (the test extra has it)
@@ -35,7 +32,7 @@ def test_python_m_server_serves_then_stops_on_sigterm(spawn, store):
 def test_fluid_store_from_environment_and_sigint(spawn, store):
     """The original's switch: PLUGIN_STORE=fluid serves FLUID_MOUNT_PATH; Ctrl-C also stops cleanly."""
     process, lines = spawn(
-        [sys.executable, "-m", "server", "--port", "0"],
+        server_command(None),
         clean_env(PLUGIN_STORE="fluid", FLUID_MOUNT_PATH=str(store.root)),
     )
     match = lines.wait_for(r"serving on (http://[\d.]+:\d+) from fluid plugin store")
@@ -48,19 +45,7 @@ def test_fluid_store_from_environment_and_sigint(spawn, store):
 def test_sigterm_lets_the_in_flight_request_finish(spawn, store, busy):
     store.add("busy", "busy")
     process, lines = spawn(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            "0",
-            "--plugins",
-            str(store.root),
-            "--timeout-ms",
-            "30000",
-            "--grace",
-            "20",
-        ],
+        server_command(store.root, "--timeout-ms", "30000", "--grace", "20"),
         clean_env(),
     )
     base = lines.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 
 import pytest
-from support.server import clean_env, get, post
+from support.server import clean_env, get, post, server_command
 
 pytestmark = pytest.mark.slow  # processes, compiles or long property runs: `make test-fast` skips them
 
@@ -25,19 +24,7 @@ def start_server(spawn, store, hostile_dir, *flags: str):
     store.add("loop", hostile_dir / "runaway_loop" / "runaway_loop.wasm", manifest=LOOP)
     store.add("sleep", "sleep", manifest=WASI)
     process, lines = spawn(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            "0",
-            "--plugins",
-            str(store.root),
-            "--workers",
-            "2",
-            "--allow-unlimited-timeout",
-            *flags,
-        ],
+        server_command(store.root, "--workers", "2", "--allow-unlimited-timeout", *flags),
         clean_env(),
     )
     base = lines.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)
@@ -113,7 +100,7 @@ def test_sigterm_exits_within_the_grace_whatever_hangs(spawn, store):
     grace = 1.0
     store.add("sleep_start", "sleep_start", manifest=WASI)
     process, lines = spawn(
-        [sys.executable, "-m", "server", "--port", "0", "--plugins", str(store.root), "--grace", str(grace)],
+        server_command(store.root, "--grace", str(grace)),
         clean_env(),
     )
     base = lines.wait_for(r"serving on (http://[\d.]+:\d+)").group(1)

@@ -155,6 +155,13 @@ def metric_samples(text: str) -> Samples:
 NO_CONTROL_SOCKET = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
 
 
+def server_command(plugins: Path | str | None, *flags: str) -> list[str]:
+    """``python -m server`` on a port it picks (its "serving on URL" line names it), serving the
+    store ``plugins`` (None: the store the settings choose)."""
+    store = [] if plugins is None else ["--plugins", str(plugins)]
+    return [sys.executable, "-m", "server", "--port", "0", *store, *flags]
+
+
 def gunicorn_command(port: int, workers: int, *flags: str) -> list[str]:
     """The service under gunicorn with aiohttp workers, as the README runs it."""
     return [
