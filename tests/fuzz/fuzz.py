@@ -876,28 +876,20 @@ def _compare(report: Report, name: str, args: list, a: Any, b: Any) -> bool:
             and type(a.exc) is type(b.exc)
             and getattr(a.exc, "engine_message", None) == getattr(b.exc, "engine_message", None)
         )
-        if not same:
-            report.violation(
-                "compare",
-                f"{name}: original and stack-guarded module differ",
-                function=name,
-                args=args,
-                original=a,
-                guarded=b,
-            )
-            return False
-        return True
-    if not _same(a, b):
+        difference = "differ"
+    else:
+        same = _same(a, b)
+        difference = "return different results"
+    if not same:
         report.violation(
             "compare",
-            f"{name}: original and stack-guarded module return different results",
+            f"{name}: original and stack-guarded module {difference}",
             function=name,
             args=args,
             original=a,
             guarded=b,
         )
-        return False
-    return True
+    return same
 
 
 def _plugin(report: Report, rng: random.Random, path, timeout: float, in_process: bool) -> None:
